@@ -1,0 +1,398 @@
+//! Router configuration: [`RouterConfig`] with its defaults and validation, the
+//! sparse [`RouterConfigPatch`], and JSON loading. Pure: no tokio, no I/O beyond
+//! [`RouterConfig::from_json_file`].
+//!
+//! A config is always applied whole or not at all: [`RouterConfig::apply`] builds a
+//! new value and validates it before anyone can see it.
+
+mod error;
+mod patch;
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+pub use error::{ConfigError, Violation};
+
+/// Declares [`RouterConfig`] and [`RouterConfigPatch`] from one field list so the two
+/// can never drift apart.
+macro_rules! config_struct {
+    ($( $(#[$doc:meta])* $field:ident : $ty:ty ),+ $(,)?) => {
+        /// Every tunable of the router. Serialised as JSON with these field names;
+        /// unknown fields are rejected.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use helixrouter::config::RouterConfig;
+        /// let cfg = RouterConfig::default();
+        /// assert_eq!(cfg.inline_threshold, 8_000);
+        /// assert!(cfg.validate().is_ok());
+        /// ```
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields, default)]
+        pub struct RouterConfig {
+            $( $(#[$doc])* pub $field: $ty, )+
+        }
+
+        /// A sparse update of [`RouterConfig`]: only the `Some` fields change.
+        /// Unknown JSON fields are rejected.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use helixrouter::config::{RouterConfig, RouterConfigPatch};
+        /// let patch: RouterConfigPatch = serde_json::from_str(r#"{"batch_max_size": 16}"#).unwrap();
+        /// let cfg = RouterConfig::default().apply(&patch).unwrap();
+        /// assert_eq!(cfg.batch_max_size, 16);
+        /// ```
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct RouterConfigPatch {
+            $( $(#[$doc])* #[serde(default, skip_serializing_if = "Option::is_none")] pub $field: Option<$ty>, )+
+        }
+
+        impl RouterConfigPatch {
+            /// Writes every `Some` field into `cfg` (unvalidated; see [`RouterConfig::apply`]).
+            pub(crate) fn merge_into(&self, cfg: &mut RouterConfig) {
+                $( if let Some(v) = &self.$field { cfg.$field = v.clone(); } )+
+            }
+
+            /// True when no field is set.
+            pub fn is_empty(&self) -> bool {
+                true $( && self.$field.is_none() )+
+            }
+        }
+    };
+}
+
+config_struct! {
+    /// Jobs with `compute_cost` (ns) at or below this run inline.
+    inline_threshold: u64,
+    /// Jobs with `compute_cost` (ns) below this are spawned; above go to the pool or a batch.
+    spawn_threshold: u64,
+    /// CPU pool workers running at once.
+    cpu_parallelism: usize,
+    /// CPU pool jobs waiting at most (beyond this, jobs are shed).
+    cpu_queue_cap: usize,
+    /// CPU pool occupancy (running + queued) at which the backpressure gate closes.
+    backpressure_busy_threshold: usize,
+    /// A batch is flushed when it holds this many jobs.
+    batch_max_size: usize,
+    /// A batch is flushed when its oldest job has waited this long (ms).
+    batch_max_delay_ms: u64,
+    /// Jobs waiting per kind in the batch queues at most.
+    batch_queue_cap: usize,
+    /// Smoothing factor of the latency EMA, in (0, 1].
+    ema_alpha: f64,
+    /// Relative step of the adaptive spawn threshold, in (0, 1].
+    adaptive_step: f64,
+    /// CPU pool p95 latency budget (ms) used by the adaptive threshold.
+    cpu_p95_budget_ms: u64,
+    /// The adaptive threshold rises when pool p95 exceeds `cpu_p95_budget_ms` × this (>= 1).
+    adaptive_p95_threshold_factor: f64,
+    /// Whether `maybe_adapt_threshold` may move the spawn threshold.
+    enable_adaptive_threshold: bool,
+    /// Shed jobs whose estimated completion time exceeds their latency budget.
+    enable_admission: bool,
+    /// Let the learned model override the heuristic once warmed up.
+    enable_neural: bool,
+    /// Initial exploration rate of the neural router, in [0, 1].
+    neural_epsilon: f64,
+    /// Floor of the exploration rate, in [0, neural_epsilon].
+    neural_epsilon_min: f64,
+    /// Multiplicative epsilon decay per learned sample, in (0, 1].
+    neural_epsilon_decay: f64,
+    /// Learning rate of the neural router, in (0, 1].
+    neural_learning_rate: f64,
+    /// Samples before the neural router may override the heuristic.
+    neural_warmup_samples: u64,
+    /// Let `autoscale_tick` resize the live CPU pool.
+    enable_autoscaler: bool,
+    /// Autoscaler observation ring buffer length (>= 2).
+    autoscale_window: usize,
+    /// How far ahead the autoscaler forecasts (s).
+    autoscale_horizon_secs: u64,
+    /// Minimum time between two autoscaler changes (s).
+    autoscale_cooldown_secs: u64,
+    /// Lower bound for `cpu_parallelism` chosen by the autoscaler.
+    autoscale_min_parallelism: usize,
+    /// Upper bound for `cpu_parallelism` chosen by the autoscaler.
+    autoscale_max_parallelism: usize,
+    /// Lower bound for `cpu_queue_cap` chosen by the autoscaler.
+    autoscale_min_queue_cap: usize,
+    /// Upper bound for `cpu_queue_cap` chosen by the autoscaler.
+    autoscale_max_queue_cap: usize,
+    /// How long an external pressure signal stays in force (ms).
+    external_pressure_ttl_ms: u64,
+    /// Routing decisions kept in the in-memory log.
+    decision_log_cap: usize,
+}
+
+/// Cores available to this process (at least 1).
+pub fn available_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        let cores = available_cores();
+        Self {
+            inline_threshold: 8_000,
+            spawn_threshold: 60_000,
+            cpu_parallelism: cores,
+            cpu_queue_cap: 512,
+            backpressure_busy_threshold: 512,
+            batch_max_size: 8,
+            batch_max_delay_ms: 10,
+            batch_queue_cap: 1_024,
+            ema_alpha: 0.15,
+            adaptive_step: 0.10,
+            cpu_p95_budget_ms: 200,
+            adaptive_p95_threshold_factor: 1.5,
+            enable_adaptive_threshold: true,
+            enable_admission: true,
+            enable_neural: true,
+            neural_epsilon: 0.2,
+            neural_epsilon_min: 0.02,
+            neural_epsilon_decay: 0.999,
+            neural_learning_rate: 0.05,
+            neural_warmup_samples: 200,
+            enable_autoscaler: true,
+            autoscale_window: 30,
+            autoscale_horizon_secs: 30,
+            autoscale_cooldown_secs: 30,
+            autoscale_min_parallelism: 1,
+            autoscale_max_parallelism: cores.max(1) * 2,
+            autoscale_min_queue_cap: 64,
+            autoscale_max_queue_cap: 4_096,
+            external_pressure_ttl_ms: 5_000,
+            decision_log_cap: 256,
+        }
+    }
+}
+
+impl RouterConfig {
+    /// Checks every rule and reports every broken one.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] listing each field and the rule it broke.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut v = Vec::new();
+        let mut at_least_one = |field: &'static str, value: u64| {
+            if value < 1 {
+                v.push(Violation::new(field, "must be >= 1", value));
+            }
+        };
+        at_least_one("inline_threshold", self.inline_threshold);
+        at_least_one("spawn_threshold", self.spawn_threshold);
+        at_least_one("cpu_parallelism", self.cpu_parallelism as u64);
+        at_least_one("cpu_queue_cap", self.cpu_queue_cap as u64);
+        at_least_one(
+            "backpressure_busy_threshold",
+            self.backpressure_busy_threshold as u64,
+        );
+        at_least_one("batch_max_size", self.batch_max_size as u64);
+        at_least_one("batch_max_delay_ms", self.batch_max_delay_ms);
+        at_least_one("batch_queue_cap", self.batch_queue_cap as u64);
+        at_least_one("cpu_p95_budget_ms", self.cpu_p95_budget_ms);
+        at_least_one("neural_warmup_samples", self.neural_warmup_samples);
+        at_least_one("autoscale_horizon_secs", self.autoscale_horizon_secs);
+        at_least_one("autoscale_cooldown_secs", self.autoscale_cooldown_secs);
+        at_least_one(
+            "autoscale_min_parallelism",
+            self.autoscale_min_parallelism as u64,
+        );
+        at_least_one(
+            "autoscale_min_queue_cap",
+            self.autoscale_min_queue_cap as u64,
+        );
+        at_least_one("external_pressure_ttl_ms", self.external_pressure_ttl_ms);
+        at_least_one("decision_log_cap", self.decision_log_cap as u64);
+
+        if self.inline_threshold >= self.spawn_threshold {
+            v.push(Violation::new(
+                "inline_threshold",
+                format!(
+                    "must be less than spawn_threshold ({})",
+                    self.spawn_threshold
+                ),
+                self.inline_threshold,
+            ));
+        }
+        if self.cpu_queue_cap < self.cpu_parallelism {
+            v.push(Violation::new(
+                "cpu_queue_cap",
+                format!("must be >= cpu_parallelism ({})", self.cpu_parallelism),
+                self.cpu_queue_cap,
+            ));
+        }
+        if self.batch_queue_cap < self.batch_max_size {
+            v.push(Violation::new(
+                "batch_queue_cap",
+                format!("must be >= batch_max_size ({})", self.batch_max_size),
+                self.batch_queue_cap,
+            ));
+        }
+        if self.autoscale_window < 2 {
+            v.push(Violation::new(
+                "autoscale_window",
+                "must be >= 2",
+                self.autoscale_window,
+            ));
+        }
+        let mut unit_open = |field: &'static str, x: f64| {
+            if !(x.is_finite() && x > 0.0 && x <= 1.0) {
+                v.push(Violation::new(
+                    field,
+                    "must be a finite number in (0, 1]",
+                    x,
+                ));
+            }
+        };
+        unit_open("ema_alpha", self.ema_alpha);
+        unit_open("adaptive_step", self.adaptive_step);
+        unit_open("neural_epsilon_decay", self.neural_epsilon_decay);
+        unit_open("neural_learning_rate", self.neural_learning_rate);
+        if !(self.neural_epsilon.is_finite() && (0.0..=1.0).contains(&self.neural_epsilon)) {
+            v.push(Violation::new(
+                "neural_epsilon",
+                "must be a finite number in [0, 1]",
+                self.neural_epsilon,
+            ));
+        }
+        if !(self.neural_epsilon_min.is_finite()
+            && self.neural_epsilon_min >= 0.0
+            && self.neural_epsilon_min <= self.neural_epsilon)
+        {
+            v.push(Violation::new(
+                "neural_epsilon_min",
+                format!(
+                    "must be a finite number in [0, neural_epsilon ({})]",
+                    self.neural_epsilon
+                ),
+                self.neural_epsilon_min,
+            ));
+        }
+        if !(self.adaptive_p95_threshold_factor.is_finite()
+            && (1.0..=100.0).contains(&self.adaptive_p95_threshold_factor))
+        {
+            v.push(Violation::new(
+                "adaptive_p95_threshold_factor",
+                "must be a finite number in [1, 100]",
+                self.adaptive_p95_threshold_factor,
+            ));
+        }
+        if self.autoscale_max_parallelism < self.autoscale_min_parallelism {
+            v.push(Violation::new(
+                "autoscale_max_parallelism",
+                format!(
+                    "must be >= autoscale_min_parallelism ({})",
+                    self.autoscale_min_parallelism
+                ),
+                self.autoscale_max_parallelism,
+            ));
+        }
+        if self.autoscale_max_queue_cap < self.autoscale_min_queue_cap {
+            v.push(Violation::new(
+                "autoscale_max_queue_cap",
+                format!(
+                    "must be >= autoscale_min_queue_cap ({})",
+                    self.autoscale_min_queue_cap
+                ),
+                self.autoscale_max_queue_cap,
+            ));
+        }
+        if self.autoscale_max_queue_cap < self.autoscale_max_parallelism {
+            v.push(Violation::new(
+                "autoscale_max_queue_cap",
+                format!(
+                    "must be >= autoscale_max_parallelism ({})",
+                    self.autoscale_max_parallelism
+                ),
+                self.autoscale_max_queue_cap,
+            ));
+        }
+        // Upper bounds that keep a typo from allocating the machine away.
+        let mut at_most = |field: &'static str, value: usize, max: usize| {
+            if value > max {
+                v.push(Violation::new(field, format!("must be <= {max}"), value));
+            }
+        };
+        at_most("cpu_parallelism", self.cpu_parallelism, MAX_PARALLELISM);
+        at_most("cpu_queue_cap", self.cpu_queue_cap, MAX_QUEUE);
+        at_most("batch_max_size", self.batch_max_size, MAX_QUEUE);
+        at_most("batch_queue_cap", self.batch_queue_cap, MAX_QUEUE);
+        at_most("decision_log_cap", self.decision_log_cap, MAX_QUEUE);
+        at_most("autoscale_window", self.autoscale_window, 4_096);
+        at_most(
+            "autoscale_max_parallelism",
+            self.autoscale_max_parallelism,
+            MAX_PARALLELISM,
+        );
+        at_most(
+            "autoscale_max_queue_cap",
+            self.autoscale_max_queue_cap,
+            MAX_QUEUE,
+        );
+        if self.batch_max_delay_ms > 60_000 {
+            v.push(Violation::new(
+                "batch_max_delay_ms",
+                "must be <= 60000",
+                self.batch_max_delay_ms,
+            ));
+        }
+
+        if v.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(v))
+        }
+    }
+
+    /// Returns a new config with `patch` applied, validated; `self` is untouched.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] when the merged config breaks a rule; nothing is applied.
+    pub fn apply(&self, patch: &RouterConfigPatch) -> Result<RouterConfig, ConfigError> {
+        let mut next = self.clone();
+        patch.merge_into(&mut next);
+        next.validate()?;
+        Ok(next)
+    }
+
+    /// Parses a whole config from JSON (missing fields take their defaults) and validates it.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Parse`] for malformed JSON or unknown fields,
+    /// [`ConfigError::Invalid`] for values that break a rule.
+    pub fn from_json(s: &str) -> Result<RouterConfig, ConfigError> {
+        let cfg: RouterConfig = serde_json::from_str(s).map_err(ConfigError::Parse)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Loads and validates a whole config from a JSON file.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Io`] when the file cannot be read, otherwise as [`RouterConfig::from_json`].
+    pub fn from_json_file(path: &Path) -> Result<RouterConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_json(&text)
+    }
+}
+
+/// Largest accepted `cpu_parallelism`.
+pub const MAX_PARALLELISM: usize = 1_024;
+/// Largest accepted queue or batch capacity.
+pub const MAX_QUEUE: usize = 1 << 20;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,413 @@
+//! Online-learned routing policy: a per-strategy linear model of the expected
+//! reward of running a job a given way, trained from observed outcomes.
+//!
+//! # How it decides
+//!
+//! A job and the load it meets are described by a [`Context`]. [`features`] maps it
+//! to a fixed-size vector (bias, tent bins over `log2(cost / budget)` crossed with
+//! pressure and with batchability, tent bins over `log2(budget)` crossed with queue
+//! fill, and the job kind); each [`Strategy`] has one weight row, and its predicted
+//! reward is the dot product. Only 14 of the [`N_FEATURES`] entries are non-zero for
+//! any context, so a prediction for all five strategies is ~70 multiply-adds and no
+//! allocation.
+//!
+//! [`Policy::choose`] is epsilon-greedy: with probability epsilon it explores a
+//! random allowed strategy (never [`Strategy::Drop`], and never one predicted more
+//! than [`EXPLORE_MARGIN`] below the best, so exploration does not send
+//! latency-critical work somewhere the model already knows is hopeless); otherwise it
+//! exploits the arg-max of the predictions over the allowed strategies.
+//!
+//! # How it learns
+//!
+//! [`NeuralRouter::record_outcome`] turns an [`Outcome`] into a graded [`reward`]
+//! and moves only the chosen strategy's row toward it with a normalised LMS step
+//! (`w += rate · (reward − predicted) · x / ‖x‖²`): each row is a regression of that
+//! strategy's expected reward, so the baseline is built in and the update cannot
+//! reinforce a strategy merely for having been picked. Epsilon decays
+//! multiplicatively per sample down to a floor.
+//!
+//! [`NeuralRouter::policy`] gives an immutable [`Policy`] snapshot that a router can
+//! publish (for example through `arc-swap`) and call on its hot path.
+//!
+//! # Examples
+//!
+//! ```
+//! use helixrouter::neural_router::{Context, NeuralConfig, NeuralRouter, Outcome, StrategyMask};
+//! use helixrouter::types::{JobKind, Strategy};
+//!
+//! let mut nr = NeuralRouter::new(NeuralConfig::default(), 7);
+//! let ctx = Context {
+//!     kind: Some(JobKind::HashMix),
+//!     compute_cost: 2_000,
+//!     scaling_potential: 0.1,
+//!     latency_budget_ms: 5,
+//!     pressure: 0.2,
+//!     queue_fill: 0.1,
+//! };
+//! let choice = nr.choose(&ctx, StrategyMask::ALL_BUT_DROP).ok_or("empty mask")?;
+//! let r = nr.record_outcome(&ctx, choice.strategy, Outcome::Completed { latency_ns: 3_000 });
+//! assert!(r > 0.9);
+//! assert_eq!(nr.samples(), 1);
+//! # Ok::<(), &'static str>(())
+//! ```
+
+mod learner;
+mod model;
+mod persist;
+#[cfg(test)]
+mod sim_env;
+
+use serde::{Deserialize, Serialize};
+
+use crate::types::{JobKind, Strategy};
+
+pub use learner::{KindStats, NeuralRouter, NeuralSnapshot};
+pub use model::{EXPLORE_MARGIN, N_FEATURES, Policy, feature_names, features};
+pub use persist::{WEIGHTS_FORMAT_VERSION, WeightsError};
+
+/// Learning parameters of a [`NeuralRouter`].
+///
+/// # Examples
+///
+/// ```
+/// use helixrouter::neural_router::NeuralConfig;
+/// let cfg = NeuralConfig { epsilon_start: 0.1, ..NeuralConfig::default() };
+/// assert!(cfg.validate().is_ok());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct NeuralConfig {
+    /// Exploration probability of a fresh learner, in `[0, 1]`.
+    pub epsilon_start: f64,
+    /// Floor that epsilon decays to, in `[0, epsilon_start]`.
+    pub epsilon_min: f64,
+    /// Multiplicative decay of epsilon per recorded sample, in `(0, 1]`.
+    pub epsilon_decay: f64,
+    /// Normalised LMS step size, in `(0, 1]`; 0.05 averages over ~20 samples.
+    pub learning_rate: f64,
+    /// Samples recorded before [`NeuralRouter::is_warmed_up`] reports `true`.
+    pub warmup_samples: u64,
+}
+
+impl Default for NeuralConfig {
+    fn default() -> Self {
+        NeuralConfig {
+            epsilon_start: 0.2,
+            epsilon_min: 0.02,
+            epsilon_decay: 0.999,
+            learning_rate: 0.05,
+            warmup_samples: 200,
+        }
+    }
+}
+
+/// A [`NeuralConfig`] field outside its valid range.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum NeuralConfigError {
+    /// The named field is not finite or outside the range given in `valid`.
+    #[error("neural config {field} is {value}, must be {valid}")]
+    OutOfRange {
+        /// Field name, as in the struct.
+        field: &'static str,
+        /// The rejected value.
+        value: f64,
+        /// The valid range, in words.
+        valid: &'static str,
+    },
+}
+
+impl NeuralConfig {
+    /// Checks every field against its documented range.
+    ///
+    /// # Errors
+    ///
+    /// [`NeuralConfigError::OutOfRange`] naming the first field that is not finite or
+    /// outside its range.
+    pub fn validate(&self) -> Result<(), NeuralConfigError> {
+        let check = |field, value: f64, ok: bool, valid| {
+            if value.is_finite() && ok {
+                Ok(())
+            } else {
+                Err(NeuralConfigError::OutOfRange {
+                    field,
+                    value,
+                    valid,
+                })
+            }
+        };
+        let e = self.epsilon_start;
+        check("epsilon_start", e, (0.0..=1.0).contains(&e), "in [0, 1]")?;
+        let m = self.epsilon_min;
+        check(
+            "epsilon_min",
+            m,
+            (0.0..=e).contains(&m),
+            "in [0, epsilon_start]",
+        )?;
+        let d = self.epsilon_decay;
+        check("epsilon_decay", d, d > 0.0 && d <= 1.0, "in (0, 1]")?;
+        let r = self.learning_rate;
+        check("learning_rate", r, r > 0.0 && r <= 1.0, "in (0, 1]")?;
+        Ok(())
+    }
+
+    /// A copy with every out-of-range field replaced by the nearest valid value (a
+    /// non-finite value by its default), so a learner never runs unstable.
+    pub fn sanitized(&self) -> NeuralConfig {
+        let d = NeuralConfig::default();
+        let fix = |v: f64, default: f64, lo: f64, hi: f64| {
+            if v.is_finite() {
+                v.clamp(lo, hi)
+            } else {
+                default
+            }
+        };
+        let epsilon_start = fix(self.epsilon_start, d.epsilon_start, 0.0, 1.0);
+        NeuralConfig {
+            epsilon_start,
+            epsilon_min: fix(self.epsilon_min, d.epsilon_min, 0.0, epsilon_start)
+                .min(epsilon_start),
+            epsilon_decay: fix(self.epsilon_decay, d.epsilon_decay, f64::MIN_POSITIVE, 1.0),
+            learning_rate: fix(self.learning_rate, d.learning_rate, 1e-6, 1.0),
+            warmup_samples: self.warmup_samples,
+        }
+    }
+}
+
+/// What the learner sees about one routing decision. `Copy`, so deciding never
+/// allocates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Context {
+    /// The built-in kind, or `None` for a user closure (`Router::run`).
+    pub kind: Option<JobKind>,
+    /// The caller's estimate of CPU time, in nanoseconds.
+    pub compute_cost: u64,
+    /// Batch amortisation potential in `[0, 1]` (out-of-range values are clamped).
+    pub scaling_potential: f32,
+    /// End-to-end latency budget in milliseconds (0 is treated as 1).
+    pub latency_budget_ms: u64,
+    /// Composite router pressure in `[0, 1]` (out-of-range values are clamped).
+    pub pressure: f64,
+    /// CPU pool queue occupancy in `[0, 1]` (out-of-range values are clamped).
+    pub queue_fill: f64,
+}
+
+/// How a routed job ended, as fed back to [`NeuralRouter::record_outcome`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The job ran; `latency_ns` is submit-to-result time in nanoseconds.
+    Completed {
+        /// End-to-end latency in nanoseconds.
+        latency_ns: u64,
+    },
+    /// The job was shed (by the policy or by a full queue).
+    Dropped,
+    /// The job panicked or otherwise failed.
+    Failed,
+}
+
+/// Reward of a [`Outcome::Dropped`] job: worse than any completion inside budget,
+/// better than one more than 50% over it.
+pub const DROPPED_REWARD: f64 = -0.5;
+/// Reward of a [`Outcome::Failed`] job, the floor of the scale.
+pub const FAILED_REWARD: f64 = -1.0;
+
+/// The graded reward of an outcome, relative to the job's latency budget.
+///
+/// With `ratio = latency / budget` (a budget of 0 ms counts as 1 ms):
+///
+/// | outcome | ratio | reward |
+/// |---|---|---|
+/// | completed, well inside budget | `0 ..= 0.25` | `1.0` falling linearly to `0.9` |
+/// | completed, just inside budget | `0.25 ..= 1` | `0.9` falling linearly to `0.3` |
+/// | completed, over budget | `> 1` | `-0.25 - 0.5·(ratio - 1)`, floor `-1.0` (`-0.5` at 1.5×, `-1.0` from 2.5×) |
+/// | dropped | — | `-0.5` ([`DROPPED_REWARD`]) |
+/// | failed | — | `-1.0` ([`FAILED_REWARD`]) |
+///
+/// Missing the budget is a cliff (from `+0.3` to `-0.25`), and the reward keeps
+/// discriminating inside the budget, so the learner prefers the strategy with the
+/// most headroom rather than any strategy that completes.
+///
+/// # Examples
+///
+/// ```
+/// use helixrouter::neural_router::{reward, Outcome};
+/// let ms = 1_000_000;
+/// assert!(reward(Outcome::Completed { latency_ns: ms }, 10) > 0.9);
+/// assert!(reward(Outcome::Completed { latency_ns: 9 * ms }, 10) < 0.5);
+/// assert!(reward(Outcome::Completed { latency_ns: 20 * ms }, 10) < reward(Outcome::Dropped, 10));
+/// assert_eq!(reward(Outcome::Failed, 10), -1.0);
+/// ```
+pub fn reward(outcome: Outcome, latency_budget_ms: u64) -> f64 {
+    match outcome {
+        Outcome::Dropped => DROPPED_REWARD,
+        Outcome::Failed => FAILED_REWARD,
+        Outcome::Completed { latency_ns } => {
+            let budget_ns = latency_budget_ms.max(1) as f64 * 1e6;
+            let ratio = latency_ns as f64 / budget_ns;
+            if ratio <= 0.25 {
+                1.0 - 0.4 * ratio
+            } else if ratio <= 1.0 {
+                0.9 - 0.8 * (ratio - 0.25)
+            } else {
+                (-0.25 - 0.5 * (ratio - 1.0)).max(FAILED_REWARD)
+            }
+        }
+    }
+}
+
+/// A set of strategies, one bit per [`Strategy::index`].
+///
+/// # Examples
+///
+/// ```
+/// use helixrouter::neural_router::StrategyMask;
+/// use helixrouter::types::Strategy;
+/// let m = StrategyMask::ALL_BUT_DROP.without(Strategy::Batch);
+/// assert!(m.contains(Strategy::Spawn) && !m.contains(Strategy::Batch));
+/// assert!(!m.contains(Strategy::Drop));
+/// assert!(StrategyMask::NONE.with(Strategy::Inline).contains(Strategy::Inline));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StrategyMask(u8);
+
+impl StrategyMask {
+    /// Every strategy.
+    pub const ALL: StrategyMask = StrategyMask(0b1_1111);
+    /// Every strategy except [`Strategy::Drop`].
+    pub const ALL_BUT_DROP: StrategyMask = StrategyMask(0b0_1111);
+    /// No strategy.
+    pub const NONE: StrategyMask = StrategyMask(0);
+
+    /// The mask holding exactly the given bits; bits above the fifth are ignored.
+    #[inline]
+    pub const fn from_bits(bits: u8) -> StrategyMask {
+        StrategyMask(bits & Self::ALL.0)
+    }
+
+    /// The raw bits (bit `i` = strategy with index `i`).
+    #[inline]
+    pub const fn bits(self) -> u8 {
+        self.0
+    }
+
+    /// Whether `s` is in the set.
+    #[inline]
+    pub const fn contains(self, s: Strategy) -> bool {
+        self.0 & (1 << s.index()) != 0
+    }
+
+    /// The set without `s`.
+    #[inline]
+    #[must_use]
+    pub const fn without(self, s: Strategy) -> StrategyMask {
+        StrategyMask(self.0 & !(1 << s.index()))
+    }
+
+    /// The set with `s` added.
+    #[inline]
+    #[must_use]
+    pub const fn with(self, s: Strategy) -> StrategyMask {
+        StrategyMask(self.0 | (1 << s.index()))
+    }
+
+    /// Whether the set is empty.
+    #[inline]
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+/// A routing choice made by [`Policy::choose`] / [`NeuralRouter::choose`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Choice {
+    /// The strategy to run the job with.
+    pub strategy: Strategy,
+    /// `true` when the strategy was drawn at random (exploration), `false` when it is
+    /// the model's best allowed prediction.
+    pub explored: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    fn done(latency_ns: u64) -> Outcome {
+        Outcome::Completed { latency_ns }
+    }
+
+    #[test]
+    fn reward_is_graded_by_budget_share() {
+        let well_inside = reward(done(MS), 10);
+        let just_inside = reward(done(9 * MS), 10);
+        let slightly_over = reward(done(12 * MS), 10);
+        let far_over = reward(done(40 * MS), 10);
+        let dropped = reward(Outcome::Dropped, 10);
+        let failed = reward(Outcome::Failed, 10);
+        assert!(well_inside > 0.9, "{well_inside}");
+        assert!(just_inside > 0.0 && just_inside < 0.5, "{just_inside}");
+        assert!(slightly_over < 0.0 && slightly_over > dropped, "{slightly_over}");
+        assert_eq!(far_over, -1.0);
+        assert_eq!(dropped, -0.5);
+        assert_eq!(failed, -1.0);
+        let all = [well_inside, just_inside, slightly_over, dropped, failed];
+        for (i, a) in all.iter().enumerate() {
+            for b in &all[i + 1..] {
+                assert!(a > b, "rewards must be strictly ordered: {all:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn reward_falls_monotonically_with_latency() {
+        let mut last = f64::INFINITY;
+        for tenth in 0..60 {
+            let r = reward(done(tenth * MS), 2);
+            assert!(r <= last, "reward rose at {tenth} tenths");
+            assert!((-1.0..=1.0).contains(&r));
+            last = r;
+        }
+    }
+
+    #[test]
+    fn zero_budget_counts_as_one_millisecond() {
+        assert_eq!(reward(done(MS / 2), 0), reward(done(MS / 2), 1));
+    }
+
+    #[test]
+    fn mask_operations() {
+        assert!(StrategyMask::NONE.is_empty());
+        assert!(!StrategyMask::ALL.is_empty());
+        for s in Strategy::ALL {
+            assert!(StrategyMask::ALL.contains(s));
+            assert!(!StrategyMask::ALL.without(s).contains(s));
+            assert!(StrategyMask::NONE.with(s).contains(s));
+            assert_eq!(StrategyMask::ALL_BUT_DROP.contains(s), s != Strategy::Drop);
+        }
+        assert_eq!(StrategyMask::from_bits(0xFF), StrategyMask::ALL);
+    }
+
+    #[test]
+    fn config_validation_names_the_field() {
+        assert!(NeuralConfig::default().validate().is_ok());
+        let bad = NeuralConfig {
+            learning_rate: 0.0,
+            ..NeuralConfig::default()
+        };
+        let err = bad.validate().err().map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("neural config learning_rate is 0, must be in (0, 1]")
+        );
+        let nan = NeuralConfig {
+            epsilon_decay: f64::NAN,
+            epsilon_min: 0.5,
+            ..NeuralConfig::default()
+        };
+        assert!(nan.validate().is_err());
+        assert!(nan.sanitized().validate().is_ok());
+        assert!(bad.sanitized().validate().is_ok());
+    }
+}

@@ -1,0 +1,247 @@
+//! Shared value types: the unit of work, its kind, the execution strategies, outputs
+//! and the record of each routing decision.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The built-in demonstration workloads. Each maps to a pure kernel in
+/// [`crate::strategies`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// FNV-style hash chain over the inputs ([`crate::strategies::hashmix`]).
+    HashMix,
+    /// Segmented sieve of Eratosthenes ([`crate::strategies::primecount`]).
+    PrimeCount,
+    /// Monte-Carlo value-at-risk ([`crate::strategies::montecarlo_risk`]).
+    MonteCarloRisk,
+}
+
+impl JobKind {
+    /// Every kind, in index order.
+    pub const ALL: [JobKind; 3] = [
+        JobKind::HashMix,
+        JobKind::PrimeCount,
+        JobKind::MonteCarloRisk,
+    ];
+
+    /// Dense index (0..3) used by per-kind tables.
+    #[inline]
+    pub const fn index(self) -> usize {
+        match self {
+            JobKind::HashMix => 0,
+            JobKind::PrimeCount => 1,
+            JobKind::MonteCarloRisk => 2,
+        }
+    }
+
+    /// The snake_case name used in JSON and metrics labels.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            JobKind::HashMix => "hash_mix",
+            JobKind::PrimeCount => "prime_count",
+            JobKind::MonteCarloRisk => "monte_carlo_risk",
+        }
+    }
+}
+
+impl fmt::Display for JobKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a unit of work is executed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// Run on the caller's task, no hop.
+    Inline,
+    /// `tokio::spawn` onto the async executor.
+    Spawn,
+    /// The bounded CPU pool (threads that are not the async workers).
+    CpuPool,
+    /// Collected with others of its kind and run as one unit on the CPU pool.
+    Batch,
+    /// Shed: nothing runs.
+    Drop,
+}
+
+impl Strategy {
+    /// Every strategy, in index order.
+    pub const ALL: [Strategy; 5] = [
+        Strategy::Inline,
+        Strategy::Spawn,
+        Strategy::CpuPool,
+        Strategy::Batch,
+        Strategy::Drop,
+    ];
+
+    /// Number of strategies.
+    pub const COUNT: usize = 5;
+
+    /// Dense index (0..5) used by per-strategy tables.
+    #[inline]
+    pub const fn index(self) -> usize {
+        match self {
+            Strategy::Inline => 0,
+            Strategy::Spawn => 1,
+            Strategy::CpuPool => 2,
+            Strategy::Batch => 3,
+            Strategy::Drop => 4,
+        }
+    }
+
+    /// The strategy at a dense index, if any.
+    pub const fn from_index(i: usize) -> Option<Strategy> {
+        match i {
+            0 => Some(Strategy::Inline),
+            1 => Some(Strategy::Spawn),
+            2 => Some(Strategy::CpuPool),
+            3 => Some(Strategy::Batch),
+            4 => Some(Strategy::Drop),
+            _ => None,
+        }
+    }
+
+    /// The snake_case name used in JSON and metrics labels (`cpu_pool`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Inline => "inline",
+            Strategy::Spawn => "spawn",
+            Strategy::CpuPool => "cpu_pool",
+            Strategy::Batch => "batch",
+            Strategy::Drop => "drop",
+        }
+    }
+}
+
+impl fmt::Display for Strategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A unit of built-in work.
+///
+/// # Examples
+///
+/// ```
+/// use helixrouter::types::{Job, JobKind};
+/// let job = Job {
+///     id: 1,
+///     kind: JobKind::HashMix,
+///     inputs: vec![1, 2, 3, 4],
+///     compute_cost: 2_000,
+///     scaling_potential: 0.1,
+///     latency_budget_ms: 5,
+/// };
+/// assert_eq!(job.profile().compute_cost, 2_000);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    /// Caller-chosen identifier, echoed in the [`RoutingDecision`].
+    pub id: u64,
+    /// Which kernel runs.
+    pub kind: JobKind,
+    /// Kernel inputs.
+    pub inputs: Vec<u64>,
+    /// The caller's estimate of CPU time, in nanoseconds.
+    pub compute_cost: u64,
+    /// How well the job amortises when batched with others, in [0, 1].
+    pub scaling_potential: f32,
+    /// End-to-end latency the caller can tolerate, in milliseconds.
+    pub latency_budget_ms: u64,
+}
+
+impl Job {
+    /// The routing-relevant part of the job.
+    #[inline]
+    pub fn profile(&self) -> JobProfile {
+        JobProfile {
+            compute_cost: self.compute_cost,
+            scaling_potential: self.scaling_potential,
+            latency_budget_ms: self.latency_budget_ms,
+        }
+    }
+}
+
+/// What the policy looks at: cost, batchability and budget. Built from a [`Job`]
+/// or from a user's `WorkHint`; `Copy`, so deciding never allocates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct JobProfile {
+    /// Estimated CPU time in nanoseconds.
+    pub compute_cost: u64,
+    /// Batch amortisation potential in [0, 1].
+    pub scaling_potential: f32,
+    /// Latency budget in milliseconds.
+    pub latency_budget_ms: u64,
+}
+
+/// The result of a built-in job.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Output {
+    /// An integer result (hash, prime count).
+    U64(u64),
+    /// A floating-point result (value-at-risk).
+    F64(f64),
+}
+
+/// Who made a routing decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionSource {
+    /// [`crate::router::choose_strategy`].
+    Heuristic,
+    /// The learned model overrode the heuristic.
+    Neural,
+    /// Budget-aware admission shed the job (it could not finish in time).
+    Admission,
+    /// A queue was full (CPU pool or batch queue).
+    QueueFull,
+    /// The router is shutting down.
+    Shutdown,
+}
+
+impl DecisionSource {
+    /// The snake_case name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DecisionSource::Heuristic => "heuristic",
+            DecisionSource::Neural => "neural",
+            DecisionSource::Admission => "admission",
+            DecisionSource::QueueFull => "queue_full",
+            DecisionSource::Shutdown => "shutdown",
+        }
+    }
+}
+
+impl fmt::Display for DecisionSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The record of one routing decision, broadcast to subscribers and kept in a
+/// bounded log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoutingDecision {
+    /// The job's id (or the `WorkHint` id for user work).
+    pub job_id: u64,
+    /// The built-in kind, or `None` for user closures submitted through `Router::run`.
+    pub kind: Option<JobKind>,
+    /// The strategy the job was routed to.
+    pub strategy: Strategy,
+    /// Who decided.
+    pub source: DecisionSource,
+    /// The job's estimated cost in nanoseconds.
+    pub compute_cost: u64,
+    /// Composite pressure in [0, 1] at decision time.
+    pub pressure: f64,
+    /// CPU pool occupancy (running + queued) at decision time.
+    pub cpu_busy: usize,
+    /// Milliseconds since the Unix epoch.
+    pub timestamp_ms: u64,
+}
