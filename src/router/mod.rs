@@ -1,7 +1,543 @@
-//! The router: policy, admission, execution and measurement.
+//! The router: a cheap-to-clone handle over shared state that decides, dispatches and
+//! records every unit of work.
+//!
+//! Per job: one config load (`arc_swap`), the pure policy, optional learned override,
+//! budget-aware admission, execution, and relaxed-atomic bookkeeping. Background tasks
+//! (batch flusher, pressure ticker, learner) hold weak references and stop with the
+//! router.
 
+pub mod admission;
+mod batch;
+mod control;
+mod cpu_pool;
+mod decision_log;
+mod error;
 mod policy;
+mod stats;
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use tokio::sync::{broadcast, oneshot};
+
+use crate::config::{ConfigError, RouterConfig};
+use crate::metrics::{LatencyWindow, PressureTracker};
+use crate::strategies::execute_job;
+use crate::types::{DecisionSource, Job, JobKind, JobProfile, Output, RoutingDecision, Strategy};
+
+use batch::{BatchEntry, Batcher};
+use cpu_pool::{CpuPool, PoolReject, PoolTask};
+use decision_log::DecisionLog;
+
+pub use control::{MAX_ADAPTIVE_FACTOR, ShutdownReport};
+pub use error::Rejected;
 pub use policy::{
     BATCH_HEAVY, BATCH_UNDER_PRESSURE, choose_for_profile, choose_strategy, cost_rank,
 };
+pub use stats::{RouterStats, StrategyStats};
+
+/// Capacity of the decision broadcast; a subscriber lagging further skips ahead.
+pub const DECISION_CHANNEL_CAP: usize = 1_024;
+/// Outstanding spawned work (estimated ns, summed) above which `Spawn` decisions are
+/// sent to the CPU pool instead, so medium jobs cannot starve the async executor.
+pub const SPAWN_BACKLOG_LIMIT_NS: u64 = 500_000;
+/// How often the pressure ticker folds counters into the pressure score.
+pub const PRESSURE_TICK: Duration = Duration::from_millis(50);
+
+/// What a caller says about a closure submitted through [`Router::run`].
+///
+/// # Examples
+///
+/// ```
+/// use helixrouter::router::WorkHint;
+/// let hint = WorkHint::new(7, 250_000).budget_ms(50).scaling(0.2);
+/// assert_eq!(hint.compute_cost, 250_000);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WorkHint {
+    /// Caller-chosen id, echoed in the decision feed.
+    pub id: u64,
+    /// Estimated CPU time in nanoseconds.
+    pub compute_cost: u64,
+    /// How well the work amortises in a batch, in [0, 1].
+    pub scaling_potential: f32,
+    /// End-to-end latency budget in milliseconds.
+    pub latency_budget_ms: u64,
+    /// A built-in kind, if the work is one (used for per-kind batching and learning).
+    pub kind: Option<JobKind>,
+}
+
+impl WorkHint {
+    /// A hint with a 100 ms budget and no batching potential.
+    pub fn new(id: u64, compute_cost: u64) -> Self {
+        Self {
+            id,
+            compute_cost,
+            scaling_potential: 0.0,
+            latency_budget_ms: 100,
+            kind: None,
+        }
+    }
+
+    /// Sets the latency budget (ms).
+    pub fn budget_ms(mut self, ms: u64) -> Self {
+        self.latency_budget_ms = ms;
+        self
+    }
+
+    /// Sets the scaling potential.
+    pub fn scaling(mut self, s: f32) -> Self {
+        self.scaling_potential = s;
+        self
+    }
+
+    fn profile(&self) -> JobProfile {
+        JobProfile {
+            compute_cost: self.compute_cost,
+            scaling_potential: self.scaling_potential,
+            latency_budget_ms: self.latency_budget_ms,
+        }
+    }
+
+    fn of_job(job: &Job) -> Self {
+        Self {
+            id: job.id,
+            compute_cost: job.compute_cost,
+            scaling_potential: job.scaling_potential,
+            latency_budget_ms: job.latency_budget_ms,
+            kind: Some(job.kind),
+        }
+    }
+}
+
+/// How a queued task is finally handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Exec {
+    /// Run it.
+    Run,
+    /// Shed it (it can no longer meet its deadline, or its batch was refused).
+    Shed,
+}
+
+/// Monotonic counters. All `Relaxed`: each is an independent tally; the stats snapshot
+/// reads the end counters before `submitted` so `in_flight` is never negative.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    /// Incremented on entry to `run`, before any end counter for the same job.
+    pub(crate) submitted: AtomicU64,
+    /// Routed per strategy (final strategy after admission).
+    pub(crate) routed: [AtomicU64; Strategy::COUNT],
+    /// Dropped per strategy the job had been routed to.
+    pub(crate) dropped: [AtomicU64; Strategy::COUNT],
+    /// Panicked per strategy.
+    pub(crate) failed: [AtomicU64; Strategy::COUNT],
+    /// Completed over budget (all strategies).
+    pub(crate) late: AtomicU64,
+    /// Estimated ns of spawned work not yet finished.
+    pub(crate) spawn_outstanding_ns: AtomicU64,
+}
+
+/// Shared state behind [`Router`].
+pub(crate) struct Inner {
+    /// What the operator configured (validated). Swapped whole by `set_config`/`patch_config`.
+    pub(crate) configured: ArcSwap<RouterConfig>,
+    /// `configured` with the adaptive spawn threshold applied; what the hot path loads.
+    pub(crate) effective: ArcSwap<RouterConfig>,
+    /// Serialises config writers so read-modify-write patches never interleave.
+    pub(crate) config_write: Mutex<()>,
+    /// Current adaptive spawn threshold (>= configured). Written by `maybe_adapt_threshold`.
+    pub(crate) adaptive_spawn: AtomicU64,
+    pub(crate) pool: CpuPool,
+    pub(crate) batcher: Batcher,
+    pub(crate) counters: Counters,
+    /// One window per strategy (the `Drop` slot stays empty).
+    pub(crate) latency: [LatencyWindow; Strategy::COUNT],
+    /// Written by the ticker and `set_external_pressure`.
+    pub(crate) pressure: Mutex<PressureTracker>,
+    /// `pressure.score` as f64 bits, published for lock-free reads.
+    pub(crate) pressure_score: AtomicU64,
+    pub(crate) decisions: broadcast::Sender<RoutingDecision>,
+    pub(crate) log: DecisionLog,
+    /// Set once by `shutdown`; new work is rejected after it.
+    pub(crate) shutting_down: AtomicBool,
+    pub(crate) epoch: Instant,
+    pub(crate) epoch_unix_ms: u64,
+    pub(crate) control: Mutex<control::ControlState>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Workers drain what is queued and exit; do not block the dropping thread.
+        self.pool.close(Duration::ZERO);
+    }
+}
+
+/// The routing engine. Cheap to clone (an `Arc` inside); clones share everything.
+///
+/// # Examples
+///
+/// ```
+/// use helixrouter::config::RouterConfig;
+/// use helixrouter::router::{Router, WorkHint};
+/// use helixrouter::types::{Job, JobKind};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let router = Router::new(RouterConfig::default());
+/// let job = Job { id: 1, kind: JobKind::HashMix, inputs: vec![1, 2, 3], compute_cost: 2_000,
+///                 scaling_potential: 0.1, latency_budget_ms: 10 };
+/// assert_eq!(router.submit(job).await.map(|v| v.len()), Some(1));
+///
+/// let sum = router.run(WorkHint::new(2, 500), || (1..=10u64).sum::<u64>()).await;
+/// assert_eq!(sum, Ok(55));
+/// router.shutdown().await;
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Router {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Router")
+            .field("cpu_busy", &self.inner.pool.busy())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Router {
+    /// Builds a router and spawns its background tasks on the current Tokio runtime.
+    ///
+    /// # Panics
+    ///
+    /// When `cfg` fails [`RouterConfig::validate`] (use [`Router::try_new`] to get the
+    /// error instead) or when called outside a Tokio runtime.
+    pub fn new(cfg: RouterConfig) -> Router {
+        match Self::try_new(cfg) {
+            Ok(r) => r,
+            Err(e) => panic!("Router::new: {e}"),
+        }
+    }
+
+    /// Builds a router from a validated config.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] naming each broken field.
+    pub fn try_new(cfg: RouterConfig) -> Result<Router, ConfigError> {
+        cfg.validate()?;
+        let (decisions, _) = broadcast::channel(DECISION_CHANNEL_CAP);
+        let epoch_unix_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let inner = Arc::new(Inner {
+            pool: CpuPool::new(cfg.cpu_parallelism, cfg.cpu_queue_cap),
+            batcher: Batcher::new(),
+            counters: Counters::default(),
+            latency: std::array::from_fn(|_| LatencyWindow::default()),
+            pressure: Mutex::new(PressureTracker::default()),
+            pressure_score: AtomicU64::new(0f64.to_bits()),
+            decisions,
+            log: DecisionLog::new(cfg.decision_log_cap),
+            shutting_down: AtomicBool::new(false),
+            epoch: Instant::now(),
+            epoch_unix_ms,
+            adaptive_spawn: AtomicU64::new(cfg.spawn_threshold),
+            control: Mutex::new(control::ControlState::new(&cfg)),
+            effective: ArcSwap::from_pointee(cfg.clone()),
+            configured: ArcSwap::from_pointee(cfg),
+            config_write: Mutex::new(()),
+        });
+        let router = Router { inner };
+        router.spawn_background();
+        Ok(router)
+    }
+
+    /// Runs a built-in job; `None` when it was shed or failed. One `Output` per job.
+    pub async fn submit(&self, job: Job) -> Option<Vec<Output>> {
+        self.submit_one(job).await.map(|o| vec![o])
+    }
+
+    /// [`Router::submit`] without the `Vec`: the allocation-free form for hot loops.
+    pub async fn submit_one(&self, job: Job) -> Option<Output> {
+        let hint = WorkHint::of_job(&job);
+        self.run(hint, move || execute_job(&job)).await.ok()
+    }
+
+    /// Routes and runs arbitrary CPU work.
+    ///
+    /// # Errors
+    ///
+    /// [`Rejected`] saying why no value was produced: shed under pressure, queue full,
+    /// budget impossible, shutting down, or the work panicked.
+    pub async fn run<T, F>(&self, hint: WorkHint, work: F) -> Result<T, Rejected>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let inner = &*self.inner;
+        let start = Instant::now();
+        inner.counters.submitted.fetch_add(1, Relaxed);
+        if inner.shutting_down.load(Relaxed) {
+            inner.decide(&hint, Strategy::Drop, DecisionSource::Shutdown, start, 0);
+            inner.counters.dropped[Strategy::Drop.index()].fetch_add(1, Relaxed);
+            return Err(Rejected::ShuttingDown);
+        }
+        let cfg = inner.effective.load();
+        let busy = inner.pool.busy();
+        let mut strategy = choose_for_profile(&cfg, hint.profile(), busy);
+        let mut source = DecisionSource::Heuristic;
+        let budget_ns = hint.latency_budget_ms.saturating_mul(1_000_000);
+        // Budget-aware rerouting: keep the executor free of medium backlogs, and never
+        // batch work whose budget the batch delay alone would blow.
+        if strategy == Strategy::Spawn
+            && inner.counters.spawn_outstanding_ns.load(Relaxed) > SPAWN_BACKLOG_LIMIT_NS
+        {
+            strategy = Strategy::CpuPool;
+            source = DecisionSource::Admission;
+        } else if strategy == Strategy::Batch
+            && cfg
+                .batch_max_delay_ms
+                .saturating_mul(1_000_000)
+                .saturating_add(hint.compute_cost)
+                > budget_ns
+        {
+            strategy = Strategy::CpuPool;
+            source = DecisionSource::Admission;
+        }
+        inner.decide(&hint, strategy, source, start, busy);
+        match strategy {
+            Strategy::Inline => {
+                let r = catch_unwind(AssertUnwindSafe(work));
+                inner.finish(Strategy::Inline, start, budget_ns, r.is_ok());
+                r.map_err(|_| Rejected::Panicked)
+            }
+            Strategy::Spawn => {
+                let est = hint.compute_cost;
+                inner.counters.spawn_outstanding_ns.fetch_add(est, Relaxed);
+                let task_inner = Arc::clone(&self.inner);
+                let handle = tokio::spawn(async move {
+                    let r = catch_unwind(AssertUnwindSafe(work));
+                    task_inner
+                        .counters
+                        .spawn_outstanding_ns
+                        .fetch_sub(est, Relaxed);
+                    task_inner.finish(Strategy::Spawn, start, budget_ns, r.is_ok());
+                    r.map_err(|_| Rejected::Panicked)
+                });
+                match handle.await {
+                    Ok(r) => r,
+                    // The task body catches panics; a JoinError means the runtime is
+                    // shutting down and cancelled it before it ran.
+                    Err(_) => Err(Rejected::ShuttingDown),
+                }
+            }
+            Strategy::CpuPool => {
+                let (job, rx) = self.pool_job(Strategy::CpuPool, start, budget_ns, work);
+                let task = PoolTask {
+                    deadline: start + Duration::from_nanos(budget_ns),
+                    est_ns: hint.compute_cost,
+                    job,
+                };
+                let admitted = if cfg.enable_admission {
+                    inner.pool.try_submit(task)
+                } else {
+                    inner.pool.try_submit_unchecked(task)
+                };
+                if let Err((why, task)) = admitted {
+                    drop(task);
+                    return Err(inner.reject_pool(Strategy::CpuPool, why, hint.latency_budget_ms));
+                }
+                rx.await.unwrap_or(Err(Rejected::ShuttingDown))
+            }
+            Strategy::Batch => {
+                let (job, rx) = self.pool_job(Strategy::Batch, start, budget_ns, work);
+                let entry = BatchEntry {
+                    enqueued: start,
+                    deadline: start + Duration::from_nanos(budget_ns),
+                    est_ns: hint.compute_cost,
+                    job,
+                };
+                let class = hint.kind.map_or(batch::CLASSES - 1, JobKind::index);
+                match inner
+                    .batcher
+                    .push(class, entry, cfg.batch_max_size, cfg.batch_queue_cap)
+                {
+                    Ok(Some(full)) => self.flush_batch(full, cfg.enable_admission),
+                    Ok(None) => {}
+                    Err(entry) => {
+                        drop(entry);
+                        inner.counters.dropped[Strategy::Batch.index()].fetch_add(1, Relaxed);
+                        return Err(Rejected::QueueFull {
+                            strategy: Strategy::Batch,
+                        });
+                    }
+                }
+                rx.await.unwrap_or(Err(Rejected::ShuttingDown))
+            }
+            Strategy::Drop => {
+                inner.counters.dropped[Strategy::Drop.index()].fetch_add(1, Relaxed);
+                Err(Rejected::Overloaded { cpu_busy: busy })
+            }
+        }
+    }
+
+    /// Wraps `work` for the pool or a batch: runs it (catching panics) or sheds it, records
+    /// the outcome exactly once, and sends the result to the returned receiver.
+    #[allow(clippy::type_complexity)]
+    fn pool_job<T, F>(
+        &self,
+        strategy: Strategy,
+        start: Instant,
+        budget_ns: u64,
+        work: F,
+    ) -> (
+        Box<dyn FnOnce(Exec) + Send>,
+        oneshot::Receiver<Result<T, Rejected>>,
+    )
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let inner = Arc::clone(&self.inner);
+        let job = Box::new(move |exec: Exec| {
+            let result = match exec {
+                Exec::Run => {
+                    let r = catch_unwind(AssertUnwindSafe(work));
+                    inner.finish(strategy, start, budget_ns, r.is_ok());
+                    r.map_err(|_| Rejected::Panicked)
+                }
+                Exec::Shed => {
+                    inner.counters.dropped[strategy.index()].fetch_add(1, Relaxed);
+                    Err(Rejected::BudgetImpossible {
+                        estimated_ms: start.elapsed().as_secs_f64() * 1e3,
+                        budget_ms: budget_ns / 1_000_000,
+                    })
+                }
+            };
+            // The caller may have stopped waiting; the outcome is already recorded.
+            let _ = tx.send(result);
+        });
+        (job, rx)
+    }
+
+    /// Sends one batch to the pool as a single task; members past their deadline when
+    /// the batch runs are shed. A refused batch sheds every member.
+    fn flush_batch(&self, entries: Vec<BatchEntry>, admission: bool) {
+        if entries.is_empty() {
+            return;
+        }
+        let deadline = entries
+            .iter()
+            .map(|e| e.deadline)
+            .max()
+            .unwrap_or_else(Instant::now);
+        let est_ns = entries.iter().map(|e| e.est_ns).sum();
+        let job = Box::new(move |exec: Exec| {
+            for e in entries {
+                let go = exec == Exec::Run && Instant::now() < e.deadline;
+                (e.job)(if go { Exec::Run } else { Exec::Shed });
+            }
+        });
+        let task = PoolTask {
+            deadline,
+            est_ns,
+            job,
+        };
+        let r = if admission {
+            self.inner.pool.try_submit(task)
+        } else {
+            self.inner.pool.try_submit_unchecked(task)
+        };
+        if let Err((_, task)) = r {
+            (task.job)(Exec::Shed);
+        }
+    }
+
+    fn spawn_background(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(control::batch_flusher(weak.clone()));
+        tokio::spawn(control::pressure_ticker(weak));
+    }
+
+    /// A receiver of every subsequent [`RoutingDecision`]. While nobody subscribes the
+    /// router skips building and sending them.
+    pub fn subscribe_decisions(&self) -> broadcast::Receiver<RoutingDecision> {
+        self.inner.decisions.subscribe()
+    }
+
+    /// The last routing decisions, newest first (at most `decision_log_cap`).
+    pub fn recent_decisions(&self, limit: usize) -> Vec<RoutingDecision> {
+        self.inner.log.recent(limit)
+    }
+}
+
+impl Inner {
+    /// Publishes a decision to the log and, when someone listens, the broadcast.
+    #[inline]
+    fn decide(
+        &self,
+        hint: &WorkHint,
+        strategy: Strategy,
+        source: DecisionSource,
+        start: Instant,
+        busy: usize,
+    ) {
+        self.counters.routed[strategy.index()].fetch_add(1, Relaxed);
+        let pressure = f64::from_bits(self.pressure_score.load(Relaxed));
+        let ts =
+            self.epoch_unix_ms + start.saturating_duration_since(self.epoch).as_millis() as u64;
+        self.log.push(
+            hint.id,
+            hint.kind,
+            strategy,
+            source,
+            hint.compute_cost,
+            pressure,
+            busy,
+            ts,
+        );
+        if self.decisions.receiver_count() > 0 {
+            let _ = self.decisions.send(RoutingDecision {
+                job_id: hint.id,
+                kind: hint.kind,
+                strategy,
+                source,
+                compute_cost: hint.compute_cost,
+                pressure,
+                cpu_busy: busy,
+                timestamp_ms: ts,
+            });
+        }
+    }
+
+    /// Records the end of a job that ran (or panicked).
+    #[inline]
+    fn finish(&self, strategy: Strategy, start: Instant, budget_ns: u64, ok: bool) {
+        if ok {
+            let ns = start.elapsed().as_nanos() as u64;
+            self.latency[strategy.index()].record(ns);
+            if ns > budget_ns {
+                self.counters.late.fetch_add(1, Relaxed);
+            }
+        } else {
+            self.counters.failed[strategy.index()].fetch_add(1, Relaxed);
+        }
+    }
+
+    fn reject_pool(&self, strategy: Strategy, why: PoolReject, budget_ms: u64) -> Rejected {
+        self.counters.dropped[strategy.index()].fetch_add(1, Relaxed);
+        match why {
+            PoolReject::QueueFull => Rejected::QueueFull { strategy },
+            PoolReject::Unmeetable { estimated_ns } => Rejected::BudgetImpossible {
+                estimated_ms: estimated_ns as f64 / 1e6,
+                budget_ms,
+            },
+            PoolReject::Closed => Rejected::ShuttingDown,
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! A fixed-size latency window per strategy plus cumulative histogram buckets.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+
+use serde::{Deserialize, Serialize};
+
+/// Samples kept per window (the last `WINDOW` latencies).
+pub const WINDOW: usize = 512;
+
+/// Upper bounds (seconds) of the cumulative histogram buckets: 1 µs × 10^(k/3)
+/// from 1 µs to 10 s, so histograms from many instances aggregate.
+pub const BUCKET_BOUNDS_SECS: [f64; 22] = [
+    1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1,
+    0.2, 0.5, 1.0, 2.0, 5.0, 10.0,
+];
+const BOUNDS_NS: [u64; 22] = [
+    1_000,
+    2_000,
+    5_000,
+    10_000,
+    20_000,
+    50_000,
+    100_000,
+    200_000,
+    500_000,
+    1_000_000,
+    2_000_000,
+    5_000_000,
+    10_000_000,
+    20_000_000,
+    50_000_000,
+    100_000_000,
+    200_000_000,
+    500_000_000,
+    1_000_000_000,
+    2_000_000_000,
+    5_000_000_000,
+    10_000_000_000,
+];
+
+/// Latency samples of one strategy: the last [`WINDOW`] values in a ring written with
+/// relaxed atomics (no lock), a cumulative histogram, a count and a sum.
+///
+/// Concurrent writers may interleave so a read can see a slot a moment old; the
+/// summary is statistical, never torn (each slot is one `AtomicU64`).
+#[derive(Debug)]
+pub struct LatencyWindow {
+    /// Ring of samples in nanoseconds (0 = empty). Written by `record`, read by `summary`.
+    samples: Box<[AtomicU64]>,
+    /// Total samples ever recorded; the next slot is `next % WINDOW`. `Relaxed`: it only
+    /// spreads writers over slots and counts, it orders nothing else.
+    next: AtomicUsize,
+    /// Cumulative sum of recorded nanoseconds (for the histogram's `_sum`).
+    sum_ns: AtomicU64,
+    /// Non-cumulative bucket counts; index `BOUNDS_NS.len()` is the +Inf bucket.
+    buckets: [AtomicU64; 23],
+}
+
+impl Default for LatencyWindow {
+    fn default() -> Self {
+        Self {
+            samples: (0..WINDOW).map(|_| AtomicU64::new(0)).collect(),
+            next: AtomicUsize::new(0),
+            sum_ns: AtomicU64::new(0),
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
+/// A read-time summary of a [`LatencyWindow`]. Times are in microseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencySummary {
+    /// Samples ever recorded.
+    pub count: u64,
+    /// Samples currently in the window.
+    pub window: usize,
+    /// Median of the window (µs).
+    pub p50_us: f64,
+    /// 95th percentile of the window (µs).
+    pub p95_us: f64,
+    /// 99th percentile of the window (µs).
+    pub p99_us: f64,
+    /// Exponential moving average over the window, oldest first, with `ema_alpha` (µs).
+    pub ema_us: f64,
+    /// Minimum of the window (µs).
+    pub min_us: f64,
+    /// Maximum of the window (µs).
+    pub max_us: f64,
+    /// Cumulative sum of all samples (s), for the Prometheus histogram.
+    pub sum_secs: f64,
+    /// Cumulative bucket counts matching [`BUCKET_BOUNDS_SECS`] (last = +Inf).
+    pub buckets: Vec<u64>,
+}
+
+impl LatencyWindow {
+    /// Records one latency. Lock-free: three relaxed atomic read-modify-writes.
+    #[inline]
+    pub fn record(&self, ns: u64) {
+        let ns = ns.max(1);
+        let i = self.next.fetch_add(1, Relaxed);
+        self.samples[i % WINDOW].store(ns, Relaxed);
+        self.sum_ns.fetch_add(ns, Relaxed);
+        let b = BOUNDS_NS.partition_point(|&bound| bound < ns);
+        self.buckets[b].fetch_add(1, Relaxed);
+    }
+
+    /// Samples ever recorded.
+    #[inline]
+    pub fn count(&self) -> u64 {
+        self.next.load(Relaxed) as u64
+    }
+
+    /// The 95th percentile of the window in nanoseconds (0 when empty).
+    pub fn p95_ns(&self) -> u64 {
+        let mut v = self.window_ns();
+        if v.is_empty() {
+            return 0;
+        }
+        v.sort_unstable();
+        percentile(&v, 0.95)
+    }
+
+    /// The samples in the window, oldest first.
+    fn window_ns(&self) -> Vec<u64> {
+        let n = self.next.load(Relaxed);
+        let start = n.saturating_sub(WINDOW);
+        (start..n)
+            .map(|i| self.samples[i % WINDOW].load(Relaxed))
+            .filter(|&x| x > 0)
+            .collect()
+    }
+
+    /// Computes the summary; `ema_alpha` weights the EMA (newest sample weight).
+    pub fn summary(&self, ema_alpha: f64) -> LatencySummary {
+        let ordered = self.window_ns();
+        let ema = ordered
+            .iter()
+            .skip(1)
+            .fold(ordered.first().copied().unwrap_or(0) as f64, |e, &x| {
+                ema_alpha * x as f64 + (1.0 - ema_alpha) * e
+            });
+        let mut sorted = ordered;
+        sorted.sort_unstable();
+        let mut cumulative = 0;
+        let buckets = self
+            .buckets
+            .iter()
+            .map(|b| {
+                cumulative += b.load(Relaxed);
+                cumulative
+            })
+            .collect::<Vec<_>>();
+        let us = |ns: u64| ns as f64 / 1_000.0;
+        LatencySummary {
+            count: self.count(),
+            window: sorted.len(),
+            p50_us: us(percentile(&sorted, 0.50)),
+            p95_us: us(percentile(&sorted, 0.95)),
+            p99_us: us(percentile(&sorted, 0.99)),
+            ema_us: ema / 1_000.0,
+            min_us: us(sorted.first().copied().unwrap_or(0)),
+            max_us: us(sorted.last().copied().unwrap_or(0)),
+            sum_secs: self.sum_ns.load(Relaxed) as f64 / 1e9,
+            buckets,
+        }
+    }
+}
+
+/// Nearest-rank percentile of a sorted slice (0 when empty).
+pub(crate) fn percentile(sorted: &[u64], q: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_over_a_known_window() {
+        let w = LatencyWindow::default();
+        for i in 1..=100u64 {
+            w.record(i * 1_000);
+        }
+        let s = w.summary(0.15);
+        assert_eq!(s.count, 100);
+        assert_eq!(s.p50_us, 50.0);
+        assert_eq!(s.p95_us, 95.0);
+        assert_eq!(s.p99_us, 99.0);
+        assert_eq!(s.min_us, 1.0);
+        assert_eq!(s.max_us, 100.0);
+        assert!(s.ema_us > 80.0 && s.ema_us < 100.0, "{}", s.ema_us);
+    }
+
+    #[test]
+    fn window_keeps_only_the_last_512() {
+        let w = LatencyWindow::default();
+        for _ in 0..1_000 {
+            w.record(1_000_000);
+        }
+        for _ in 0..WINDOW {
+            w.record(1_000);
+        }
+        let s = w.summary(0.5);
+        assert_eq!(s.window, WINDOW);
+        assert_eq!(s.max_us, 1.0);
+        assert_eq!(s.count, 1_000 + WINDOW as u64);
+    }
+
+    #[test]
+    fn sub_millisecond_latencies_are_not_rounded_to_zero() {
+        let w = LatencyWindow::default();
+        w.record(250);
+        assert_eq!(w.summary(0.15).p50_us, 0.25);
+    }
+
+    #[test]
+    fn histogram_is_cumulative_and_ends_with_the_count() {
+        let w = LatencyWindow::default();
+        w.record(500); // ≤ 1 µs
+        w.record(3_000); // ≤ 5 µs
+        w.record(20_000_000_000); // +Inf
+        let s = w.summary(0.15);
+        assert_eq!(s.buckets[0], 1);
+        assert_eq!(s.buckets[2], 2);
+        assert_eq!(*s.buckets.last().unwrap(), 3);
+        assert_eq!(s.buckets.len(), BUCKET_BOUNDS_SECS.len() + 1);
+    }
+}

@@ -1,0 +1,301 @@
+//! The control plane of the router: config changes applied whole to the live pool,
+//! the adaptive spawn threshold, external pressure, shutdown, and the background loops.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::{Inner, PRESSURE_TICK, Router};
+use crate::config::{ConfigError, RouterConfig, RouterConfigPatch};
+use crate::metrics::PressureInputs;
+use crate::types::Strategy;
+
+/// Upper bound of the adaptive spawn threshold, as a multiple of the configured one.
+pub const MAX_ADAPTIVE_FACTOR: u64 = 16;
+
+/// Mutable control-plane state (ticks, not the hot path).
+#[derive(Debug)]
+pub(crate) struct ControlState {
+    /// Counter values at the previous pressure tick.
+    last_tick: (Instant, u64, u64, u64, u64),
+}
+
+impl ControlState {
+    pub(crate) fn new(_cfg: &RouterConfig) -> Self {
+        Self {
+            last_tick: (Instant::now(), 0, 0, 0, 0),
+        }
+    }
+}
+
+/// What `shutdown` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ShutdownReport {
+    /// Jobs still in flight when the timeout expired (0 = fully drained).
+    pub abandoned: u64,
+    /// True when the pool's workers all exited in time.
+    pub pool_stopped: bool,
+}
+
+impl Router {
+    /// The configuration in force (as configured; see `stats().adaptive_spawn_threshold`
+    /// for the adapted spawn threshold).
+    pub fn config(&self) -> RouterConfig {
+        (**self.inner.configured.load()).clone()
+    }
+
+    /// Replaces the whole config after validating it; resizes the live pool.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] naming each broken field; nothing is applied.
+    pub fn set_config(&self, cfg: RouterConfig) -> Result<RouterConfig, ConfigError> {
+        let _w = self
+            .inner
+            .config_write
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        cfg.validate()?;
+        self.inner.install(cfg.clone());
+        Ok(cfg)
+    }
+
+    /// Applies a sparse patch to the current config, validates the result and installs
+    /// it whole; returns the merged config.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] naming each broken field; nothing is applied.
+    pub fn patch_config(&self, patch: &RouterConfigPatch) -> Result<RouterConfig, ConfigError> {
+        let _w = self
+            .inner
+            .config_write
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let next = self.inner.configured.load().apply(patch)?;
+        self.inner.install(next.clone());
+        Ok(next)
+    }
+
+    /// Injects an upstream pressure signal in [0, 1]; it blends as `max(internal,
+    /// external)` until `external_pressure_ttl_ms` passes.
+    ///
+    /// # Errors
+    ///
+    /// When `pressure` is not a finite number in [0, 1].
+    pub fn set_external_pressure(&self, pressure: f64) -> Result<(), ConfigError> {
+        if !(pressure.is_finite() && (0.0..=1.0).contains(&pressure)) {
+            return Err(ConfigError::Invalid(vec![crate::config::Violation::new(
+                "pressure",
+                "must be a finite number in [0, 1]",
+                pressure,
+            )]));
+        }
+        let ttl = self.inner.configured.load().external_pressure_ttl_ms as f64 / 1e3;
+        let now = self.inner.epoch.elapsed().as_secs_f64();
+        let mut p = self
+            .inner
+            .pressure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        p.set_external(pressure, now, ttl);
+        self.inner
+            .pressure_score
+            .store(p.last().score.to_bits(), Relaxed);
+        Ok(())
+    }
+
+    /// Raises the spawn threshold by `adaptive_step` when the CPU pool's p95 exceeds
+    /// `cpu_p95_budget_ms × adaptive_p95_threshold_factor` (so more medium work stays
+    /// off the pool), and moves it back toward the configured value by the same step
+    /// once the p95 is within budget. Returns the threshold in force.
+    pub fn maybe_adapt_threshold(&self) -> u64 {
+        let _w = self
+            .inner
+            .config_write
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let cfg = self.inner.configured.load();
+        let current = self
+            .inner
+            .adaptive_spawn
+            .load(Relaxed)
+            .max(cfg.spawn_threshold);
+        if !cfg.enable_adaptive_threshold {
+            self.inner
+                .adaptive_spawn
+                .store(cfg.spawn_threshold, Relaxed);
+            self.inner.publish_effective(&cfg);
+            return cfg.spawn_threshold;
+        }
+        let p95_ms = self.inner.latency[Strategy::CpuPool.index()].p95_ns() as f64 / 1e6;
+        let limit = cfg.cpu_p95_budget_ms as f64 * cfg.adaptive_p95_threshold_factor;
+        let next = if p95_ms > limit {
+            let raised = (current as f64 * (1.0 + cfg.adaptive_step)).ceil() as u64;
+            raised.min(cfg.spawn_threshold.saturating_mul(MAX_ADAPTIVE_FACTOR))
+        } else if p95_ms <= cfg.cpu_p95_budget_ms as f64 {
+            let lowered = (current as f64 / (1.0 + cfg.adaptive_step)).floor() as u64;
+            lowered.max(cfg.spawn_threshold)
+        } else {
+            current
+        };
+        if next != current {
+            tracing::info!(
+                p95_ms,
+                limit_ms = limit,
+                from = current,
+                to = next,
+                "adaptive spawn threshold moved"
+            );
+        }
+        self.inner.adaptive_spawn.store(next, Relaxed);
+        self.inner.publish_effective(&cfg);
+        next
+    }
+
+    /// Stops admitting (new work gets [`Rejected::ShuttingDown`](super::Rejected)),
+    /// flushes batches, waits up to 10 s for in-flight work, then stops the pool.
+    /// Idempotent.
+    pub async fn shutdown(&self) -> ShutdownReport {
+        self.shutdown_with_timeout(Duration::from_secs(10)).await
+    }
+
+    /// [`Router::shutdown`] with an explicit drain timeout.
+    pub async fn shutdown_with_timeout(&self, timeout: Duration) -> ShutdownReport {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let first = !self.inner.shutting_down.swap(true, Relaxed);
+        if first {
+            tracing::info!("router shutting down: draining in-flight work");
+        }
+        self.inner.batcher.wake.notify_one();
+        let cfg = self.inner.configured.load();
+        for batch in
+            self.inner
+                .batcher
+                .take_due(Instant::now(), Duration::ZERO, cfg.batch_max_size, true)
+        {
+            self.flush_batch(batch, false);
+        }
+        loop {
+            let s = self.stats();
+            if s.in_flight == 0 || tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let abandoned = self.stats().in_flight;
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let pool = self.inner.pool.clone();
+        let pool_stopped = tokio::task::spawn_blocking(move || pool.close(left))
+            .await
+            .unwrap_or(false);
+        if abandoned > 0 {
+            tracing::warn!(abandoned, "shutdown timed out with work in flight");
+        }
+        ShutdownReport {
+            abandoned,
+            pool_stopped,
+        }
+    }
+}
+
+impl Inner {
+    /// Installs a validated config: the live pool is resized and the effective config
+    /// (with the adaptive threshold) republished. Callers hold `config_write`.
+    pub(crate) fn install(&self, cfg: RouterConfig) {
+        self.pool.resize(cfg.cpu_parallelism, cfg.cpu_queue_cap);
+        let adaptive = self.adaptive_spawn.load(Relaxed);
+        if adaptive < cfg.spawn_threshold || !cfg.enable_adaptive_threshold {
+            self.adaptive_spawn.store(cfg.spawn_threshold, Relaxed);
+        }
+        self.publish_effective(&cfg);
+        self.configured.store(Arc::new(cfg));
+        self.batcher.wake.notify_one();
+    }
+
+    pub(crate) fn publish_effective(&self, cfg: &RouterConfig) {
+        let mut eff = cfg.clone();
+        eff.spawn_threshold = self.adaptive_spawn.load(Relaxed).max(cfg.spawn_threshold);
+        self.effective.store(Arc::new(eff));
+    }
+
+    fn pressure_tick(&self) {
+        let now = Instant::now();
+        let submitted = self.counters.submitted.load(Relaxed);
+        let dropped: u64 = self.counters.dropped.iter().map(|c| c.load(Relaxed)).sum();
+        let completed: u64 = self.latency.iter().map(|w| w.count()).sum();
+        let late = self.counters.late.load(Relaxed);
+        let (par, cap, _) = self.pool.shape();
+        let mut ctl = self.control.lock().unwrap_or_else(|e| e.into_inner());
+        let (t0, s0, d0, c0, l0) = ctl.last_tick;
+        ctl.last_tick = (now, submitted, dropped, completed, late);
+        drop(ctl);
+        let inputs = PressureInputs {
+            saturation: self.pool.running() as f64 / par.max(1) as f64,
+            queue_fill: self.pool.queued() as f64 / cap.max(1) as f64,
+            submitted: submitted.saturating_sub(s0),
+            dropped: dropped.saturating_sub(d0),
+            completed: completed.saturating_sub(c0),
+            late: late.saturating_sub(l0),
+            dt_secs: now.duration_since(t0).as_secs_f64(),
+        };
+        let mut p = self.pressure.lock().unwrap_or_else(|e| e.into_inner());
+        let snap = p.tick(inputs, self.epoch.elapsed().as_secs_f64());
+        self.pressure_score.store(snap.score.to_bits(), Relaxed);
+    }
+}
+
+/// Flushes batches whose oldest entry has waited `batch_max_delay_ms`, round-robin
+/// across classes. Exits when the router is dropped.
+pub(crate) async fn batch_flusher(weak: Weak<Inner>) {
+    loop {
+        let Some(inner) = weak.upgrade() else { return };
+        let cfg = inner.configured.load_full();
+        let delay = Duration::from_millis(cfg.batch_max_delay_ms);
+        let due = inner.batcher.next_due(delay);
+        let router = Router { inner };
+        let notified = router.inner.batcher.wake.notified();
+        match due {
+            Some(at) if at <= Instant::now() => {
+                let batches =
+                    router
+                        .inner
+                        .batcher
+                        .take_due(Instant::now(), delay, cfg.batch_max_size, false);
+                for b in batches {
+                    router.flush_batch(b, cfg.enable_admission);
+                }
+                continue;
+            }
+            Some(at) => {
+                // The wait is bounded by the batch delay, so the strong reference
+                // held here does not keep a dropped router alive for long.
+                tokio::select! {
+                    _ = tokio::time::sleep_until(tokio::time::Instant::from_std(at)) => {}
+                    _ = notified => {}
+                }
+            }
+            None => {
+                // Wake periodically too, so a dropped router is noticed.
+                tokio::select! {
+                    _ = notified => {}
+                    _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Folds counters into the pressure score every [`PRESSURE_TICK`], so pressure decays
+/// even when no job arrives. Exits when the router is dropped.
+pub(crate) async fn pressure_ticker(weak: Weak<Inner>) {
+    let mut tick = tokio::time::interval(PRESSURE_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(inner) = weak.upgrade() else { return };
+        inner.pressure_tick();
+    }
+}

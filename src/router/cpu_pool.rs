@@ -1,0 +1,308 @@
+//! The bounded, resizable CPU pool: dedicated OS threads (never the async workers),
+//! an earliest-deadline-first queue with a hard capacity, and budget-aware admission.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use super::Exec;
+use super::admission::{self, Admission, QueuedWork};
+
+/// A unit of work for the pool: one job, or one whole batch.
+pub(crate) struct PoolTask {
+    /// Absolute deadline; the queue is ordered by it (earliest first).
+    pub(crate) deadline: Instant,
+    /// Estimated CPU time in nanoseconds (the caller's `compute_cost`, summed for a batch).
+    pub(crate) est_ns: u64,
+    /// Runs the work (`Exec::Run`) or sheds it (`Exec::Shed`), recording the outcome
+    /// and delivering the result either way. Called exactly once.
+    pub(crate) job: Box<dyn FnOnce(Exec) + Send>,
+}
+
+/// Why the pool did not take a task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PoolReject {
+    /// `cpu_queue_cap` tasks are already waiting.
+    QueueFull,
+    /// The estimated finish time is past the deadline.
+    Unmeetable { estimated_ns: u64 },
+    /// The pool is shutting down.
+    Closed,
+}
+
+struct Queued {
+    deadline: Instant,
+    est_ns: u64,
+    task: PoolTask,
+}
+
+struct State {
+    /// Waiting tasks sorted by deadline, FIFO among equal deadlines. Bounded by `queue_cap`.
+    queue: VecDeque<Queued>,
+    /// (worker id, start, estimate) of each running task. Pushed when a worker takes a
+    /// task, removed when it finishes. At most `live` entries.
+    running: Vec<(u64, Instant, u64)>,
+    /// Next worker id.
+    next_worker: u64,
+    /// Workers alive (threads that have not exited).
+    live: usize,
+    /// Workers wanted; a worker above this exits after its current task.
+    target: usize,
+    queue_cap: usize,
+    /// EMA of actual / estimated run time of pool tasks (the pool's observed speed).
+    slowdown: f64,
+    closed: bool,
+}
+
+/// Handle to the pool; cheap to clone.
+#[derive(Clone)]
+pub(crate) struct CpuPool {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    state: Mutex<State>,
+    work: Condvar,
+    idle: Condvar,
+    /// Running + queued tasks, mirrored from `state` for lock-free reads on the hot path.
+    /// Written under the state lock; `Relaxed` is enough for a gauge.
+    busy: AtomicUsize,
+    /// Queued tasks only (same rules as `busy`).
+    queued: AtomicUsize,
+    /// Running tasks only (same rules as `busy`).
+    running: AtomicUsize,
+    /// Tasks shed in the queue because they could no longer meet their deadline.
+    shed_in_queue: AtomicUsize,
+}
+
+impl std::fmt::Debug for CpuPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CpuPool")
+            .field("busy", &self.busy())
+            .finish()
+    }
+}
+
+impl CpuPool {
+    pub(crate) fn new(parallelism: usize, queue_cap: usize) -> Self {
+        let inner = Arc::new(Inner {
+            state: Mutex::new(State {
+                queue: VecDeque::with_capacity(queue_cap.min(4096)),
+                running: Vec::new(),
+                live: 0,
+                next_worker: 0,
+                target: 0,
+                queue_cap,
+                slowdown: 1.0,
+                closed: false,
+            }),
+            work: Condvar::new(),
+            idle: Condvar::new(),
+            busy: AtomicUsize::new(0),
+            queued: AtomicUsize::new(0),
+            running: AtomicUsize::new(0),
+            shed_in_queue: AtomicUsize::new(0),
+        });
+        let pool = CpuPool { inner };
+        pool.resize(parallelism, queue_cap);
+        pool
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A worker never panics while holding the lock (tasks run outside it), so a
+        // poisoned lock still guards consistent data.
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Running + queued.
+    #[inline]
+    pub(crate) fn busy(&self) -> usize {
+        self.inner.busy.load(Relaxed)
+    }
+
+    pub(crate) fn queued(&self) -> usize {
+        self.inner.queued.load(Relaxed)
+    }
+
+    pub(crate) fn running(&self) -> usize {
+        self.inner.running.load(Relaxed)
+    }
+
+    pub(crate) fn shed_in_queue(&self) -> usize {
+        self.inner.shed_in_queue.load(Relaxed)
+    }
+
+    /// (parallelism, queue cap, observed slowdown) currently in force.
+    pub(crate) fn shape(&self) -> (usize, usize, f64) {
+        let st = self.lock();
+        (st.target, st.queue_cap, st.slowdown)
+    }
+
+    /// Applies a new parallelism and queue cap to the live pool: extra workers are
+    /// started at once; surplus workers exit after their current task. Tasks already
+    /// queued beyond a smaller cap stay queued (nothing admitted is lost).
+    pub(crate) fn resize(&self, parallelism: usize, queue_cap: usize) {
+        let mut st = self.lock();
+        if st.closed {
+            return;
+        }
+        st.target = parallelism.max(1);
+        st.queue_cap = queue_cap.max(1);
+        let to_start = st.target.saturating_sub(st.live);
+        for _ in 0..to_start {
+            let slot = st.next_worker;
+            st.next_worker += 1;
+            st.live += 1;
+            let pool = self.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("helix-cpu-{slot}"))
+                .spawn(move || pool.worker(slot));
+            if let Err(e) = spawned {
+                st.live -= 1;
+                tracing::error!(error = %e, "could not start a cpu pool worker");
+            }
+        }
+        drop(st);
+        self.inner.work.notify_all();
+    }
+
+    /// Queues `task` if its deadline can be met, else returns it with the reason.
+    pub(crate) fn try_submit(&self, task: PoolTask) -> Result<(), (PoolReject, PoolTask)> {
+        let now = Instant::now();
+        let mut st = self.lock();
+        if st.closed {
+            return Err((PoolReject::Closed, task));
+        }
+        if st.queue.len() >= st.queue_cap {
+            return Err((PoolReject::QueueFull, task));
+        }
+        let pos = st.queue.partition_point(|q| q.deadline <= task.deadline);
+        let running_remaining: u64 = st
+            .running
+            .iter()
+            .map(|&(_, start, est)| {
+                let expected = (est as f64 * st.slowdown) as u64;
+                expected.saturating_sub(now.duration_since(start).as_nanos() as u64)
+            })
+            .sum();
+        let ahead_ns: u64 = st.queue.iter().take(pos).map(|q| q.est_ns).sum();
+        let work = QueuedWork {
+            running_remaining_ns: running_remaining,
+            ahead_ns,
+            own_ns: task.est_ns,
+            workers: st.target,
+            slowdown: st.slowdown,
+        };
+        let budget_ns = task.deadline.saturating_duration_since(now).as_nanos() as u64;
+        if let Admission::Reject { estimated_ns } = admission::admit(&work, budget_ns) {
+            return Err((PoolReject::Unmeetable { estimated_ns }, task));
+        }
+        st.queue.insert(
+            pos,
+            Queued {
+                deadline: task.deadline,
+                est_ns: task.est_ns,
+                task,
+            },
+        );
+        self.inner.queued.store(st.queue.len(), Relaxed);
+        self.inner.busy.fetch_add(1, Relaxed);
+        drop(st);
+        self.inner.work.notify_one();
+        Ok(())
+    }
+
+    /// Queues `task` without deadline admission (still bounded by the queue cap).
+    pub(crate) fn try_submit_unchecked(
+        &self,
+        task: PoolTask,
+    ) -> Result<(), (PoolReject, PoolTask)> {
+        let mut st = self.lock();
+        if st.closed {
+            return Err((PoolReject::Closed, task));
+        }
+        if st.queue.len() >= st.queue_cap {
+            return Err((PoolReject::QueueFull, task));
+        }
+        let pos = st.queue.partition_point(|q| q.deadline <= task.deadline);
+        st.queue.insert(
+            pos,
+            Queued {
+                deadline: task.deadline,
+                est_ns: task.est_ns,
+                task,
+            },
+        );
+        self.inner.queued.store(st.queue.len(), Relaxed);
+        self.inner.busy.fetch_add(1, Relaxed);
+        drop(st);
+        self.inner.work.notify_one();
+        Ok(())
+    }
+
+    fn worker(&self, id: u64) {
+        let mut st = self.lock();
+        loop {
+            // Surplus workers (after a shrink) leave once they hold no task.
+            if st.live > st.target || (st.closed && st.queue.is_empty()) {
+                st.live -= 1;
+                drop(st);
+                self.inner.idle.notify_all();
+                self.inner.work.notify_all();
+                return;
+            }
+            let Some(q) = st.queue.pop_front() else {
+                st = self.inner.work.wait(st).unwrap_or_else(|e| e.into_inner());
+                continue;
+            };
+            self.inner.queued.store(st.queue.len(), Relaxed);
+            let now = Instant::now();
+            let expected = Duration::from_nanos((q.est_ns as f64 * st.slowdown) as u64);
+            if now + expected > q.deadline + Duration::from_millis(1) && !st.closed {
+                // It can no longer finish in time: shed it rather than spend the CPU.
+                self.inner.busy.fetch_sub(1, Relaxed);
+                self.inner.shed_in_queue.fetch_add(1, Relaxed);
+                drop(st);
+                (q.task.job)(Exec::Shed);
+                st = self.lock();
+                continue;
+            }
+            st.running.push((id, now, q.est_ns));
+            self.inner.running.fetch_add(1, Relaxed);
+            drop(st);
+            (q.task.job)(Exec::Run);
+            let took = now.elapsed().as_nanos() as f64;
+            st = self.lock();
+            self.inner.running.fetch_sub(1, Relaxed);
+            self.inner.busy.fetch_sub(1, Relaxed);
+            st.running.retain(|r| r.0 != id);
+            if q.est_ns >= 10_000 {
+                let ratio = (took / q.est_ns as f64).clamp(0.1, 100.0);
+                st.slowdown += 0.05 * (ratio - st.slowdown);
+            }
+        }
+    }
+
+    /// Stops accepting; workers finish the queue and exit. Waits up to `timeout`.
+    /// Idempotent.
+    pub(crate) fn close(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut st = self.lock();
+        st.closed = true;
+        self.inner.work.notify_all();
+        while st.live > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            st = self
+                .inner
+                .idle
+                .wait_timeout(st, left)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+        true
+    }
+}

@@ -1,0 +1,123 @@
+//! The stats snapshot.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use serde::{Deserialize, Serialize};
+
+use super::Router;
+use crate::metrics::{LatencySummary, PressureSnapshot};
+use crate::types::Strategy;
+
+/// Per-strategy figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StrategyStats {
+    /// The strategy.
+    pub strategy: Strategy,
+    /// Jobs routed to it.
+    pub routed: u64,
+    /// Jobs it completed.
+    pub completed: u64,
+    /// Jobs shed after being routed to it (queue full, deadline, or `Drop` itself).
+    pub dropped: u64,
+    /// Jobs that panicked.
+    pub failed: u64,
+    /// Latency of completed jobs.
+    pub latency: LatencySummary,
+}
+
+/// A point-in-time snapshot. `submitted == completed + dropped + failed + in_flight`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RouterStats {
+    /// Seconds since the router was built.
+    pub uptime_secs: f64,
+    /// Jobs submitted.
+    pub submitted: u64,
+    /// Jobs completed.
+    pub completed: u64,
+    /// Jobs shed.
+    pub dropped: u64,
+    /// Jobs that panicked.
+    pub failed: u64,
+    /// Jobs admitted and not yet ended.
+    pub in_flight: u64,
+    /// Completed jobs that finished over their latency budget.
+    pub late: u64,
+    /// Per strategy, in [`Strategy::ALL`] order.
+    pub strategies: Vec<StrategyStats>,
+    /// Pressure and its components.
+    pub pressure: PressureSnapshot,
+    /// CPU pool tasks running + queued.
+    pub cpu_busy: usize,
+    /// CPU pool tasks running.
+    pub cpu_running: usize,
+    /// CPU pool tasks queued.
+    pub cpu_queue_depth: usize,
+    /// Live CPU pool parallelism.
+    pub cpu_parallelism: usize,
+    /// Live CPU pool queue cap.
+    pub cpu_queue_cap: usize,
+    /// Observed actual / estimated run time of pool work.
+    pub cpu_slowdown: f64,
+    /// Pool tasks shed in the queue because they could no longer meet their deadline.
+    pub cpu_shed_in_queue: usize,
+    /// Jobs waiting in batch queues.
+    pub batch_queue_depth: usize,
+    /// The spawn threshold in force (configured, raised by adaptation).
+    pub adaptive_spawn_threshold: u64,
+    /// True once `shutdown` began.
+    pub shutting_down: bool,
+}
+
+impl Router {
+    /// Takes a snapshot. End counters are read before `submitted`, so `in_flight` is
+    /// never negative and the conservation identity holds for every snapshot.
+    pub fn stats(&self) -> RouterStats {
+        let inner = &*self.inner;
+        let alpha = inner.configured.load().ema_alpha;
+        let strategies: Vec<StrategyStats> = Strategy::ALL
+            .iter()
+            .map(|&s| {
+                let i = s.index();
+                let latency = inner.latency[i].summary(alpha);
+                StrategyStats {
+                    strategy: s,
+                    completed: latency.count,
+                    dropped: inner.counters.dropped[i].load(Relaxed),
+                    failed: inner.counters.failed[i].load(Relaxed),
+                    routed: inner.counters.routed[i].load(Relaxed),
+                    latency,
+                }
+            })
+            .collect();
+        let completed: u64 = strategies.iter().map(|s| s.completed).sum();
+        let dropped: u64 = strategies.iter().map(|s| s.dropped).sum();
+        let failed: u64 = strategies.iter().map(|s| s.failed).sum();
+        let submitted = inner.counters.submitted.load(Relaxed);
+        let (cpu_parallelism, cpu_queue_cap, cpu_slowdown) = inner.pool.shape();
+        RouterStats {
+            uptime_secs: inner.epoch.elapsed().as_secs_f64(),
+            submitted,
+            completed,
+            dropped,
+            failed,
+            in_flight: submitted.saturating_sub(completed + dropped + failed),
+            late: inner.counters.late.load(Relaxed),
+            strategies,
+            pressure: inner
+                .pressure
+                .lock()
+                .map(|p| p.last())
+                .unwrap_or_else(|e| e.into_inner().last()),
+            cpu_busy: inner.pool.busy(),
+            cpu_running: inner.pool.running(),
+            cpu_queue_depth: inner.pool.queued(),
+            cpu_parallelism,
+            cpu_queue_cap,
+            cpu_slowdown,
+            cpu_shed_in_queue: inner.pool.shed_in_queue(),
+            batch_queue_depth: inner.batcher.depth(),
+            adaptive_spawn_threshold: inner.effective.load().spawn_threshold,
+            shutting_down: inner.shutting_down.load(Relaxed),
+        }
+    }
+}
