@@ -11,7 +11,9 @@
 
 pub mod config;
 pub mod metrics;
+pub mod neural_router;
 pub mod router;
 pub mod simulator;
 pub mod strategies;
 pub mod types;
+pub mod web;

@@ -1,1 +1,247 @@
-fn main() {}
+//! `helixrouter`: serves the dashboard, `/metrics` and the API over a router fed by the
+//! built-in simulator. Thin: CLI, tracing, wiring, signals.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use helixrouter::config::{RouterConfig, reload};
+use helixrouter::neural_router::NeuralRouter;
+use helixrouter::router::{Router, neural_config, warm_learner};
+use helixrouter::simulator::{Simulator, SimulatorConfig};
+use helixrouter::types::Strategy;
+use helixrouter::web::{self, AppState, MutationPolicy};
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+/// Adaptive async compute routing: dashboard, Prometheus metrics and API over a
+/// router fed by the built-in simulator. Every flag can also be set by its env var.
+#[derive(Debug, Parser)]
+#[command(name = "helixrouter", version, about)]
+struct Cli {
+    /// Address to serve HTTP on.
+    #[arg(long, env = "HELIX_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// Jobs in the startup warm-up simulation (0 = serve only: no warm-up, no live load).
+    #[arg(long, env = "HELIX_SIM_JOBS", default_value_t = 200)]
+    sim_jobs: usize,
+    /// Seed of the simulator (reproducible workloads).
+    #[arg(long, env = "HELIX_SIM_SEED", default_value_t = 7)]
+    sim_seed: u64,
+    /// Simulated jobs per second kept running after the warm-up so the dashboard is
+    /// live [default: 25, or 0 when --sim-jobs is 0].
+    #[arg(long, env = "HELIX_LIVE_RATE")]
+    live_rate: Option<u32>,
+    /// JSON config file: loaded at start as a patch, then watched for changes.
+    #[arg(long, env = "HELIX_CONFIG_PATH")]
+    config_path: Option<PathBuf>,
+    /// Where neural weights are loaded from at start and saved to on shutdown.
+    #[arg(long, env = "HELIX_WEIGHTS_PATH", default_value = "helix_weights.json")]
+    weights_path: PathBuf,
+    /// Seconds between autoscaler / adaptive-threshold ticks.
+    #[arg(long, env = "HELIX_TICK_SECS", default_value_t = 10)]
+    tick_secs: u64,
+    /// Seconds between polls of the config file.
+    #[arg(long, env = "HELIX_RELOAD_SECS", default_value_t = 5)]
+    reload_secs: u64,
+    /// Bearer token required on mutating routes.
+    #[arg(long, env = "HELIX_API_TOKEN", hide_env_values = true)]
+    api_token: Option<String>,
+    /// Maximum concurrent SSE clients (503 beyond).
+    #[arg(long, env = "HELIX_SSE_LIMIT", default_value_t = web::DEFAULT_SSE_LIMIT)]
+    sse_limit: usize,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let mut cfg = RouterConfig::default();
+    if let Some(path) = &cli.config_path {
+        match std::fs::read_to_string(path) {
+            Ok(text) => match helixrouter::config::RouterConfigPatch::from_json(&text)
+                .and_then(|p| cfg.apply(&p))
+            {
+                Ok(c) => cfg = c,
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "ignoring invalid config file at start")
+                }
+            },
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "config file unreadable at start")
+            }
+        }
+    }
+    let learner = load_learner(&cli.weights_path, &cfg);
+    let router = Router::with_learner(cfg, learner).map_err(|e| e.to_string())?;
+
+    let listener = TcpListener::bind(cli.addr)
+        .await
+        .map_err(|e| format!("cannot bind {}: {e}", cli.addr))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let policy = MutationPolicy::new(cli.api_token.clone(), local.ip().is_loopback());
+    let state = AppState::new(router.clone(), policy).with_sse_limit(cli.sse_limit);
+    let server = tokio::spawn(web::serve_on(listener, state, web::shutdown_signal()));
+    println!("HelixRouter listening on http://{local}/");
+
+    if cli.sim_jobs > 0 {
+        warm_up(&router, cli.sim_jobs, cli.sim_seed).await;
+    }
+    let live_rate = cli
+        .live_rate
+        .unwrap_or(if cli.sim_jobs > 0 { 25 } else { 0 });
+    if live_rate > 0 {
+        tokio::spawn(live_load(
+            router.clone(),
+            live_rate,
+            cli.sim_seed.wrapping_add(1),
+        ));
+    }
+    tokio::spawn(ticks(
+        router.clone(),
+        Duration::from_secs(cli.tick_secs.max(1)),
+    ));
+    if let Some(path) = cli.config_path.clone() {
+        tokio::spawn(reload::watch(
+            router.clone(),
+            path,
+            Duration::from_secs(cli.reload_secs.max(1)),
+        ));
+    }
+
+    // Runs until SIGINT/SIGTERM stops the server (graceful: open requests finish).
+    match server.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "server failed"),
+        Err(e) => tracing::error!(error = %e, "server task failed"),
+    }
+    let report = router.shutdown().await;
+    tracing::info!(?report, "router drained");
+    match router.save_weights(&cli.weights_path) {
+        Ok(()) => tracing::info!(path = %cli.weights_path.display(), "neural weights saved"),
+        Err(e) => {
+            tracing::error!(path = %cli.weights_path.display(), error = %e, "could not save neural weights")
+        }
+    }
+    Ok(())
+}
+
+/// Loads saved weights; a missing file is normal, a bad one is logged and replaced by
+/// a warm start.
+fn load_learner(path: &std::path::Path, cfg: &RouterConfig) -> NeuralRouter {
+    if !path.exists() {
+        return warm_learner(cfg);
+    }
+    match NeuralRouter::load(path, neural_config(cfg)) {
+        Ok(n) => {
+            tracing::info!(path = %path.display(), samples = n.samples(), "neural weights loaded");
+            n
+        }
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "ignoring unusable weights file; warm-starting from the heuristic");
+            warm_learner(cfg)
+        }
+    }
+}
+
+async fn warm_up(router: &Router, jobs: usize, seed: u64) {
+    let sim = Simulator::new(SimulatorConfig {
+        seed,
+        total_jobs: jobs,
+        ..SimulatorConfig::default()
+    });
+    let handles: Vec<_> = sim
+        .all_jobs()
+        .into_iter()
+        .map(|job| {
+            let r = router.clone();
+            tokio::spawn(async move { r.submit(job).await })
+        })
+        .collect();
+    for h in handles {
+        let _ = h.await;
+    }
+    let s = router.stats();
+    println!("Simulation result ({jobs} jobs, seed {seed}):");
+    println!(
+        "  completed: {}  dropped: {}  failed: {}",
+        s.completed, s.dropped, s.failed
+    );
+    println!(
+        "  adaptive_spawn_threshold: {}  pressure: {:.2}",
+        s.adaptive_spawn_threshold, s.pressure.score
+    );
+    for st in s
+        .strategies
+        .iter()
+        .filter(|st| st.strategy != Strategy::Drop)
+    {
+        println!(
+            "  {:<9} {:>5} jobs  p50: {:>9.1} µs  p95: {:>9.1} µs",
+            st.strategy.as_str(),
+            st.completed,
+            st.latency.p50_us,
+            st.latency.p95_us
+        );
+    }
+}
+
+/// Keeps `rate` simulated jobs per second flowing, with at most 1024 outstanding.
+async fn live_load(router: Router, rate: u32, seed: u64) {
+    let permits = Arc::new(tokio::sync::Semaphore::new(1_024));
+    let mut round = 0u64;
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let per_tick = (rate as usize).div_ceil(10);
+    loop {
+        tick.tick().await;
+        if router.stats().shutting_down {
+            return;
+        }
+        let sim = Simulator::new(SimulatorConfig {
+            seed: seed.wrapping_add(round),
+            total_jobs: per_tick,
+            ..SimulatorConfig::default()
+        });
+        round += 1;
+        for mut job in sim.all_jobs() {
+            let Ok(permit) = permits.clone().try_acquire_owned() else {
+                break;
+            };
+            job.id += round * 1_000_000;
+            let r = router.clone();
+            tokio::spawn(async move {
+                let _ = r.submit(job).await;
+                drop(permit);
+            });
+        }
+    }
+}
+
+/// Periodic control ticks: adaptive spawn threshold (and the autoscaler).
+async fn ticks(router: Router, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if router.stats().shutting_down {
+            return;
+        }
+        router.maybe_adapt_threshold();
+    }
+}

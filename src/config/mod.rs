@@ -7,6 +7,7 @@
 
 mod error;
 mod patch;
+pub mod reload;
 
 use std::path::Path;
 

@@ -4,6 +4,7 @@
 
 mod latency;
 mod pressure;
+pub mod prometheus;
 
 pub use latency::{BUCKET_BOUNDS_SECS, LatencySummary, LatencyWindow, WINDOW};
 pub use pressure::{PressureInputs, PressureSnapshot, PressureTracker};

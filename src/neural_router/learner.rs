@@ -6,11 +6,11 @@ use serde::{Deserialize, Serialize};
 use crate::types::{JobKind, Strategy};
 
 use super::model::{
-    ActiveFeatures, KIND_SLOTS, Weights, best_allowed, choose_with, initial_weights, lms_step,
+    ActiveFeatures, KIND_SLOTS, Weights, adaptive_lms_step, best_allowed, choose_with,
+    initial_weights, lms_step,
 };
 use super::{
-    Choice, Context, N_FEATURES, NeuralConfig, Outcome, Policy, StrategyMask, feature_names,
-    reward,
+    Choice, Context, N_FEATURES, NeuralConfig, Outcome, Policy, StrategyMask, feature_names, reward,
 };
 
 /// Kind labels of the per-kind statistics, in slot order.
@@ -28,7 +28,10 @@ const RECENT_DECAY: f64 = 0.99;
 const WARM_START_PICK: f64 = 0.6;
 /// Target of every non-drop strategy where the heuristic drops (below the drop
 /// reward, so the arg-max is `Drop` without raising `Drop`'s prediction).
-const WARM_START_SHED: f64 = -0.6;
+const WARM_START_SHED: f64 = -1.0;
+/// Feature mass a warm-started weight counts as: the prior is worth about three
+/// observations, so real outcomes soon outweigh it where the heuristic is wrong.
+const WARM_START_VISITS: f64 = 3.0;
 /// LMS passes over the warm-start grid.
 const WARM_START_PASSES: usize = 12;
 
@@ -63,7 +66,8 @@ impl KindAccum {
         self.avg_reward += (r - self.avg_reward) / self.samples as f64;
         let i = strategy.index();
         self.per_strategy_samples[i] += 1;
-        self.per_strategy_avg[i] += (r - self.per_strategy_avg[i]) / self.per_strategy_samples[i] as f64;
+        self.per_strategy_avg[i] +=
+            (r - self.per_strategy_avg[i]) / self.per_strategy_samples[i] as f64;
         for c in &mut self.recent {
             *c *= RECENT_DECAY;
         }
@@ -142,6 +146,9 @@ pub struct NeuralRouter {
     pub(super) cfg: NeuralConfig,
     /// Weight rows; written by `record_outcome`, the warm start and loading.
     pub(super) weights: Weights,
+    /// Feature mass each weight has been updated with (sets its step size); written
+    /// alongside `weights`.
+    pub(super) visits: Weights,
     /// Current exploration probability; decayed by `record_outcome`.
     pub(super) epsilon: f64,
     /// Outcomes recorded.
@@ -163,6 +170,7 @@ impl NeuralRouter {
         NeuralRouter {
             cfg,
             weights: initial_weights(),
+            visits: [[0.0; N_FEATURES]; Strategy::COUNT],
             epsilon: cfg.epsilon_start,
             samples: 0,
             avg_reward: 0.0,
@@ -190,13 +198,18 @@ impl NeuralRouter {
 
     /// Records how a job routed with `strategy` ended and returns its [`reward`].
     ///
-    /// Moves only `strategy`'s weights, by a normalised LMS step toward the reward;
+    /// Moves only `strategy`'s weights, by a normalised LMS step toward the reward
+    /// (`w += rate · (reward − predicted) · x / ‖x‖²`, where each weight's rate is
+    /// `max(learning_rate, 1 / (1 + feature mass it has seen))`: fresh weights
+    /// average their first observations, seasoned ones track at `learning_rate`);
     /// decays epsilon; updates the global and per-kind statistics.
     pub fn record_outcome(&mut self, ctx: &Context, strategy: Strategy, outcome: Outcome) -> f64 {
         let r = reward(outcome, ctx.latency_budget_ms);
         let x = ActiveFeatures::of(ctx);
-        lms_step(
-            &mut self.weights[strategy.index()],
+        let i = strategy.index();
+        adaptive_lms_step(
+            &mut self.weights[i],
+            &mut self.visits[i],
             &x,
             r,
             self.cfg.learning_rate,
@@ -293,6 +306,7 @@ impl NeuralRouter {
             .filter(|(x, pick)| best_allowed(&x.predict(&w), StrategyMask::ALL) == Some(**pick))
             .count();
         self.weights = w;
+        self.visits = [[WARM_START_VISITS; N_FEATURES]; Strategy::COUNT];
         agree as f64 / grid.len().max(1) as f64
     }
 
@@ -319,6 +333,7 @@ impl NeuralRouter {
     pub(super) fn from_parts(
         cfg: NeuralConfig,
         weights: Weights,
+        visits: Weights,
         epsilon: f64,
         samples: u64,
         avg_reward: f64,
@@ -326,6 +341,7 @@ impl NeuralRouter {
     ) -> NeuralRouter {
         let mut nr = NeuralRouter::new(cfg, samples ^ 0xA5A5_5A5A_DEAD_BEEF);
         nr.weights = weights;
+        nr.visits = visits;
         nr.epsilon = epsilon.clamp(nr.cfg.epsilon_min, 1.0);
         nr.samples = samples;
         nr.avg_reward = avg_reward;
@@ -337,13 +353,19 @@ impl NeuralRouter {
 /// The deterministic grid of contexts the warm start fits on.
 fn warm_start_grid() -> Vec<Context> {
     const COSTS: [u64; 20] = [
-        128, 400, 1_000, 2_500, 5_000, 7_000, 8_000, 9_000, 15_000, 30_000, 50_000, 59_000,
-        61_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000, 6_000_000, 16_000_000,
+        128, 400, 1_000, 2_500, 5_000, 7_000, 8_000, 9_000, 15_000, 30_000, 50_000, 59_000, 61_000,
+        100_000, 250_000, 500_000, 1_000_000, 2_500_000, 6_000_000, 16_000_000,
     ];
     const BUDGETS: [u64; 8] = [1, 2, 5, 10, 20, 50, 100, 200];
     const SCALING: [f32; 4] = [0.1, 0.5, 0.68, 0.9];
     // (pressure, queue_fill)
-    const LOAD: [(f64, f64); 5] = [(0.05, 0.05), (0.3, 0.3), (0.6, 0.6), (0.8, 0.85), (0.95, 0.95)];
+    const LOAD: [(f64, f64); 5] = [
+        (0.05, 0.05),
+        (0.3, 0.3),
+        (0.6, 0.6),
+        (0.8, 0.85),
+        (0.95, 0.95),
+    ];
     let mut grid = Vec::with_capacity(KIND_SLOTS * 20 * 8 * 4 * 5);
     let kinds = [
         Some(JobKind::HashMix),
@@ -414,7 +436,11 @@ mod tests {
         let mut nr = NeuralRouter::new(NeuralConfig::default(), 3);
         let before = nr.weights;
         let c = ctx(Some(JobKind::HashMix), 3_000, 5);
-        let r = nr.record_outcome(&c, Strategy::Spawn, Outcome::Completed { latency_ns: 10_000 });
+        let r = nr.record_outcome(
+            &c,
+            Strategy::Spawn,
+            Outcome::Completed { latency_ns: 10_000 },
+        );
         assert!(r > 0.99);
         for s in Strategy::ALL {
             let changed = before[s.index()] != nr.weights[s.index()];
@@ -446,7 +472,13 @@ mod tests {
         let mut nr = NeuralRouter::new(NeuralConfig::default(), 3);
         let c = ctx(Some(JobKind::MonteCarloRisk), 3_000, 5);
         for _ in 0..50 {
-            nr.record_outcome(&c, Strategy::CpuPool, Outcome::Completed { latency_ns: 4_000_000 });
+            nr.record_outcome(
+                &c,
+                Strategy::CpuPool,
+                Outcome::Completed {
+                    latency_ns: 4_000_000,
+                },
+            );
         }
         for _ in 0..10 {
             nr.record_outcome(&c, Strategy::Batch, Outcome::Dropped);
@@ -489,7 +521,10 @@ mod tests {
         let mut b = NeuralRouter::new(NeuralConfig::default(), 42);
         let c = ctx(None, 30_000, 5);
         for _ in 0..200 {
-            assert_eq!(a.choose(&c, StrategyMask::ALL), b.choose(&c, StrategyMask::ALL));
+            assert_eq!(
+                a.choose(&c, StrategyMask::ALL),
+                b.choose(&c, StrategyMask::ALL)
+            );
         }
     }
 
@@ -514,7 +549,9 @@ mod tests {
 
     fn arb_outcome() -> impl PropStrategy<Value = Outcome> {
         prop_oneof![
-            any::<u64>().prop_map(|l| Outcome::Completed { latency_ns: l >> (l % 64) }),
+            any::<u64>().prop_map(|l| Outcome::Completed {
+                latency_ns: l >> (l % 64)
+            }),
             Just(Outcome::Dropped),
             Just(Outcome::Failed),
         ]
@@ -553,7 +590,14 @@ mod tests {
             let cfg = NeuralConfig { epsilon_start: epsilon, epsilon_min: 0.0, ..NeuralConfig::default() };
             let mut nr = NeuralRouter::new(cfg, random);
             if trained {
-                nr.warm_start_from_heuristics(heuristic);
+                static WARM: std::sync::OnceLock<NeuralRouter> = std::sync::OnceLock::new();
+                nr.weights = WARM
+                    .get_or_init(|| {
+                        let mut w = NeuralRouter::new(NeuralConfig::default(), 0);
+                        w.warm_start_from_heuristics(heuristic);
+                        w
+                    })
+                    .weights;
             }
             let mask = StrategyMask::from_bits(bits);
             let got = nr.policy().choose(&c, mask, random);

@@ -4,18 +4,19 @@
 //! # How it decides
 //!
 //! A job and the load it meets are described by a [`Context`]. [`features`] maps it
-//! to a fixed-size vector (bias, tent bins over `log2(cost / budget)` crossed with
-//! pressure and with batchability, tent bins over `log2(budget)` crossed with queue
-//! fill, and the job kind); each [`Strategy`] has one weight row, and its predicted
-//! reward is the dot product. Only 14 of the [`N_FEATURES`] entries are non-zero for
-//! any context, so a prediction for all five strategies is ~70 multiply-adds and no
-//! allocation.
+//! to a fixed-size vector (bias; tent bins over `log2(cost / budget)` crossed with
+//! pressure and with batchability; over `log2(budget)` crossed with queue fill; over
+//! `log2(cost)` and over queue fill, each crossed with batchability; the job kind).
+//! Each [`Strategy`] has one weight row, and its predicted reward is the dot product.
+//! Only 22 of the [`N_FEATURES`] entries are non-zero for any context, so a
+//! prediction for all five strategies is ~110 multiply-adds and no allocation.
 //!
 //! [`Policy::choose`] is epsilon-greedy: with probability epsilon it explores a
 //! random allowed strategy (never [`Strategy::Drop`], and never one predicted more
 //! than [`EXPLORE_MARGIN`] below the best, so exploration does not send
 //! latency-critical work somewhere the model already knows is hopeless); otherwise it
-//! exploits the arg-max of the predictions over the allowed strategies.
+//! exploits: the cheapest allowed strategy predicted within [`CHEAPER_MARGIN`] of the
+//! best prediction.
 //!
 //! # How it learns
 //!
@@ -52,6 +53,8 @@
 //! ```
 
 mod learner;
+#[cfg(test)]
+mod learning_tests;
 mod model;
 mod persist;
 #[cfg(test)]
@@ -62,7 +65,7 @@ use serde::{Deserialize, Serialize};
 use crate::types::{JobKind, Strategy};
 
 pub use learner::{KindStats, NeuralRouter, NeuralSnapshot};
-pub use model::{EXPLORE_MARGIN, N_FEATURES, Policy, feature_names, features};
+pub use model::{CHEAPER_MARGIN, EXPLORE_MARGIN, N_FEATURES, Policy, feature_names, features};
 pub use persist::{WEIGHTS_FORMAT_VERSION, WeightsError};
 
 /// Learning parameters of a [`NeuralRouter`].
@@ -348,7 +351,10 @@ mod tests {
         let failed = reward(Outcome::Failed, 10);
         assert!(well_inside > 0.9, "{well_inside}");
         assert!(just_inside > 0.0 && just_inside < 0.5, "{just_inside}");
-        assert!(slightly_over < 0.0 && slightly_over > dropped, "{slightly_over}");
+        assert!(
+            slightly_over < 0.0 && slightly_over > dropped,
+            "{slightly_over}"
+        );
         assert_eq!(far_over, -1.0);
         assert_eq!(dropped, -0.5);
         assert_eq!(failed, -1.0);

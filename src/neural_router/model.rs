@@ -11,6 +11,13 @@ const RATIO_MIN: f64 = -10.0;
 const RATIO_BINS: usize = 13;
 /// Number of centres of the `log2(budget in ms)` grid: `0` (1 ms) to `8` (256 ms).
 const BUDGET_BINS: usize = 9;
+/// Lowest centre of the `log2(cost in ns)` grid; centres are `7` (128 ns) to `24`
+/// (16.8 ms).
+const COST_MIN: f64 = 7.0;
+/// Number of centres of the `log2(cost in ns)` grid.
+const COST_BINS: usize = 18;
+/// Knots of the queue-fill grid: finer near full, where queues start to shed.
+const QUEUE_KNOTS: [f64; 5] = [0.0, 0.5, 0.8, 0.9, 1.0];
 
 /// Feature 0 is the bias.
 const OFF_BIAS: usize = 0;
@@ -20,20 +27,33 @@ const OFF_RATIO_PRESSURE: usize = OFF_BIAS + 1;
 const OFF_RATIO_SCALING: usize = OFF_RATIO_PRESSURE + 2 * RATIO_BINS;
 /// `log2(budget)` tents × {queue empty, queue full}.
 const OFF_BUDGET_QUEUE: usize = OFF_RATIO_SCALING + 2 * RATIO_BINS;
+/// `log2(cost)` tents × {not batchable, batchable}.
+const OFF_COST_SCALING: usize = OFF_BUDGET_QUEUE + 2 * BUDGET_BINS;
+/// Queue-fill tents × {not batchable, batchable}.
+const OFF_QUEUE_SCALING: usize = OFF_COST_SCALING + 2 * COST_BINS;
 /// Kind one-hot: hash_mix, prime_count, monte_carlo_risk, custom.
-const OFF_KIND: usize = OFF_BUDGET_QUEUE + 2 * BUDGET_BINS;
+const OFF_KIND: usize = OFF_QUEUE_SCALING + 2 * QUEUE_KNOTS.len();
 
 /// Length of the feature vector returned by [`features`].
 pub const N_FEATURES: usize = OFF_KIND + KIND_SLOTS;
 
 /// Kind slots: the three built-in kinds and "custom" (user closures).
 pub(super) const KIND_SLOTS: usize = 4;
-/// Non-zero entries per context: bias, three 2-D tents of four cells, one kind.
-const ACTIVE: usize = 14;
+/// Value of the bias and of the kind indicator. They are active for every context
+/// (of a kind), so a small value keeps their share of each update small: one
+/// outcome mostly moves the weights local to its context instead of the arm's
+/// prediction everywhere.
+const GLOBAL_VALUE: f64 = 0.25;
+/// Non-zero entries per context: bias, five 2-D tents of four cells, one kind.
+const ACTIVE: usize = 22;
 
 /// Exploration only considers strategies predicted at most this much below the best
 /// allowed one (on the reward scale of [`super::reward`], which spans `[-1, 1]`).
 pub const EXPLORE_MARGIN: f64 = 1.0;
+
+/// Exploitation takes the cheapest strategy predicted within this of the best: the
+/// reward cannot tell 200 ns from 5 µs on a 5 ms budget, the executor can.
+pub const CHEAPER_MARGIN: f64 = 0.01;
 
 /// One weight row per strategy, indexed by [`Strategy::index`].
 pub(super) type Weights = [[f64; N_FEATURES]; Strategy::COUNT];
@@ -43,11 +63,11 @@ pub(super) type Weights = [[f64; N_FEATURES]; Strategy::COUNT];
 /// better than it is.
 pub(super) fn initial_weights() -> Weights {
     let mut w = [[0.0; N_FEATURES]; Strategy::COUNT];
-    w[Strategy::Drop.index()][OFF_BIAS] = DROPPED_REWARD;
+    w[Strategy::Drop.index()][OFF_BIAS] = DROPPED_REWARD / GLOBAL_VALUE;
     w
 }
 
-/// The sparse form of [`features`]: the 14 indices that can be non-zero and their
+/// The sparse form of [`features`]: the 22 indices that can be non-zero and their
 /// values. Built on the stack; the dense vector is never materialised on the hot path.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct ActiveFeatures {
@@ -71,6 +91,18 @@ fn log2_approx(x: f64) -> f64 {
     exponent + mantissa
 }
 
+/// Position of `x ∈ [0, 1]` on a grid of increasing knots from 0 to 1: the left
+/// knot and the weight of the right one.
+#[inline]
+fn knot_tent(x: f64, knots: &[f64; 5]) -> (usize, f64) {
+    let mut left = 0;
+    while left + 2 < knots.len() && x > knots[left + 1] {
+        left += 1;
+    }
+    let frac = (x - knots[left]) / (knots[left + 1] - knots[left]);
+    (left, frac.clamp(0.0, 1.0))
+}
+
 /// Position of `x` on a unit-spaced grid starting at `lo` with `bins` centres: the
 /// left centre and the weight of the right one (`x` is clamped to the grid).
 #[inline]
@@ -85,13 +117,16 @@ impl ActiveFeatures {
     #[inline]
     pub(super) fn of(ctx: &Context) -> ActiveFeatures {
         let budget_ms = ctx.latency_budget_ms.max(1) as f64;
-        // Floors keep the logs on normal floats; anything below the grid is clamped.
-        let ratio = (ctx.compute_cost as f64 / (budget_ms * 1e6)).max(1e-6);
-        let (r, rf) = tent(log2_approx(ratio), RATIO_MIN, RATIO_BINS);
-        let (b, bf) = tent(log2_approx(budget_ms), 0.0, BUDGET_BINS);
-        let pressure = unit(ctx.pressure);
-        let scaling = unit(f64::from(ctx.scaling_potential));
-        let queue = unit(ctx.queue_fill);
+        let cost = ctx.compute_cost as f64;
+        // Floors keep the logs on normal floats; anything below a grid is clamped.
+        let log_ratio = log2_approx((cost / (budget_ms * 1e6)).max(1e-6));
+        let ratio = tent(log_ratio, RATIO_MIN, RATIO_BINS);
+        let budget = tent(log2_approx(budget_ms), 0.0, BUDGET_BINS);
+        let cost = tent(log2_approx(cost.max(1.0)), COST_MIN, COST_BINS);
+        let queue = knot_tent(unit(ctx.queue_fill), &QUEUE_KNOTS);
+        // Two-knot tents (0 and 1): the value itself weights the upper knot.
+        let pressure = (0, unit(ctx.pressure));
+        let scaling = (0, unit(f64::from(ctx.scaling_potential)));
         let kind = ctx.kind.map_or(KIND_SLOTS - 1, |k| k.index());
 
         let mut f = ActiveFeatures {
@@ -99,28 +134,33 @@ impl ActiveFeatures {
             val: [0.0; ACTIVE],
         };
         f.idx[0] = OFF_BIAS;
-        f.val[0] = 1.0;
-        f.tent2(1, OFF_RATIO_PRESSURE, r, rf, pressure);
-        f.tent2(5, OFF_RATIO_SCALING, r, rf, scaling);
-        f.tent2(9, OFF_BUDGET_QUEUE, b, bf, queue);
-        f.idx[13] = OFF_KIND + kind;
-        f.val[13] = 1.0;
+        f.val[0] = GLOBAL_VALUE;
+        f.cells(1, OFF_RATIO_PRESSURE, ratio, pressure, 2);
+        f.cells(5, OFF_RATIO_SCALING, ratio, scaling, 2);
+        f.cells(9, OFF_BUDGET_QUEUE, budget, (0, unit(ctx.queue_fill)), 2);
+        f.cells(13, OFF_COST_SCALING, cost, scaling, 2);
+        f.cells(17, OFF_QUEUE_SCALING, queue, scaling, 2);
+        f.idx[21] = OFF_KIND + kind;
+        f.val[21] = GLOBAL_VALUE;
         f
     }
 
-    /// Writes the four cells of a grid tent crossed with a two-point tent over
-    /// `t ∈ [0, 1]` into slots `slot..slot + 4`.
+    /// Writes the four cells of a 2-D tent into slots `slot..slot + 4`: `a` and `b`
+    /// are (left knot, weight of the right knot) on each axis, the second axis has
+    /// `width` knots.
     #[inline]
-    fn tent2(&mut self, slot: usize, base: usize, left: usize, frac: f64, t: f64) {
-        let cell = base + 2 * left;
-        self.idx[slot] = cell;
-        self.val[slot] = (1.0 - frac) * (1.0 - t);
-        self.idx[slot + 1] = cell + 1;
-        self.val[slot + 1] = (1.0 - frac) * t;
-        self.idx[slot + 2] = cell + 2;
-        self.val[slot + 2] = frac * (1.0 - t);
-        self.idx[slot + 3] = cell + 3;
-        self.val[slot + 3] = frac * t;
+    fn cells(&mut self, slot: usize, base: usize, a: (usize, f64), b: (usize, f64), width: usize) {
+        let cell = base + a.0 * width + b.0;
+        let corners = [
+            (cell, (1.0 - a.1) * (1.0 - b.1)),
+            (cell + 1, (1.0 - a.1) * b.1),
+            (cell + width, a.1 * (1.0 - b.1)),
+            (cell + width + 1, a.1 * b.1),
+        ];
+        for (k, (i, v)) in corners.into_iter().enumerate() {
+            self.idx[slot + k] = i;
+            self.val[slot + k] = v;
+        }
     }
 
     /// `w · x`.
@@ -133,7 +173,7 @@ impl ActiveFeatures {
         sum
     }
 
-    /// `‖x‖²`, at least 1 (the bias).
+    /// `‖x‖²`; at least 1 (five groups whose cells sum to one).
     #[inline]
     fn norm_sq(&self) -> f64 {
         self.val.iter().map(|v| v * v).sum()
@@ -155,8 +195,12 @@ impl ActiveFeatures {
 /// Layout (see [`feature_names`]): a bias; tent bins over `log2(cost / budget)` at
 /// `-10..=2` crossed with a low/high split of `pressure`; the same bins crossed with
 /// `scaling_potential`; tent bins over `log2(budget_ms)` at `0..=8` crossed with
-/// `queue_fill`; a one-hot of the kind (custom for `None`). Each group sums to one;
-/// 14 entries are non-zero.
+/// `queue_fill`; tent bins over `log2(cost_ns)` at `7..=24` crossed with
+/// `scaling_potential`; tents over `queue_fill` at knots `0, 0.5, 0.8, 0.9, 1` crossed
+/// with `scaling_potential`; a one-hot of the kind (custom for `None`). Each tent
+/// group sums to one; the bias and the kind indicator are 0.25 (they are shared by
+/// many contexts, so they take a small share of each update); 22 entries are
+/// non-zero.
 ///
 /// # Examples
 ///
@@ -172,8 +216,8 @@ impl ActiveFeatures {
 /// };
 /// let x = features(&ctx);
 /// assert_eq!(x.len(), N_FEATURES);
-/// assert_eq!(x[0], 1.0);
-/// assert!((x.iter().sum::<f64>() - 5.0).abs() < 1e-9);
+/// assert_eq!(x[0], 0.25);
+/// assert!((x.iter().sum::<f64>() - 5.5).abs() < 1e-9);
 /// ```
 pub fn features(ctx: &Context) -> [f64; N_FEATURES] {
     let active = ActiveFeatures::of(ctx);
@@ -188,7 +232,10 @@ pub fn features(ctx: &Context) -> [f64; N_FEATURES] {
 pub fn feature_names() -> Vec<String> {
     let mut names = Vec::with_capacity(N_FEATURES);
     names.push("bias".to_owned());
-    for (axis, split) in [("pressure", ["calm", "pressured"]), ("scaling", ["low", "high"])] {
+    for (axis, split) in [
+        ("pressure", ["calm", "pressured"]),
+        ("scaling", ["low", "high"]),
+    ] {
         for bin in 0..RATIO_BINS {
             let centre = RATIO_MIN + bin as f64;
             for s in split {
@@ -201,26 +248,44 @@ pub fn feature_names() -> Vec<String> {
             names.push(format!("log2_budget_ms={bin}&queue={s}"));
         }
     }
+    for bin in 0..COST_BINS {
+        let centre = COST_MIN + bin as f64;
+        for s in ["low", "high"] {
+            names.push(format!("log2_cost_ns={centre}&scaling={s}"));
+        }
+    }
+    for knot in QUEUE_KNOTS {
+        for s in ["low", "high"] {
+            names.push(format!("queue_fill={knot}&scaling={s}"));
+        }
+    }
     for kind in super::learner::KIND_NAMES {
         names.push(format!("kind={kind}"));
     }
     names
 }
 
-/// Arg-max of `pred` over `allowed` (ties go to the lower index, i.e. the cheaper
-/// strategy); `None` when `allowed` is empty.
+/// The cheapest allowed strategy (lowest [`Strategy::index`]: inline, spawn, pool,
+/// batch, drop) whose prediction is within [`CHEAPER_MARGIN`] of the best allowed
+/// prediction; `None` when `allowed` is empty.
 #[inline]
 pub(super) fn best_allowed(
     pred: &[f64; Strategy::COUNT],
     allowed: StrategyMask,
 ) -> Option<Strategy> {
-    let mut best: Option<Strategy> = None;
+    let mut top = f64::NEG_INFINITY;
+    let mut any = None;
     for s in Strategy::ALL {
-        if allowed.contains(s) && best.is_none_or(|b| pred[s.index()] > pred[b.index()]) {
-            best = Some(s);
+        if allowed.contains(s) {
+            any = any.or(Some(s));
+            top = top.max(pred[s.index()]);
         }
     }
-    best
+    let floor = top - CHEAPER_MARGIN;
+    Strategy::ALL
+        .into_iter()
+        .find(|s| allowed.contains(*s) && pred[s.index()] >= floor)
+        .or(any)
 }
 
 /// Epsilon-greedy choice; the shared body of [`Policy::choose`] and
@@ -278,8 +343,30 @@ pub(super) fn lms_step(
     predicted
 }
 
+/// One normalised LMS step in which each weight's rate is
+/// `max(rate, 1 / (1 + visits))`: a weight that has seen little feature mass
+/// averages its first observations (1/n), a well-visited one moves at `rate`. The
+/// total correction never exceeds the error, so the step stays stable. Adds the
+/// feature mass to `visits`; returns the prediction before the step.
+#[inline]
+pub(super) fn adaptive_lms_step(
+    row: &mut [f64; N_FEATURES],
+    visits: &mut [f64; N_FEATURES],
+    x: &ActiveFeatures,
+    target: f64,
+    rate: f64,
+) -> f64 {
+    let predicted = x.dot(row);
+    let step = (target - predicted) / x.norm_sq();
+    for (&i, &v) in x.idx.iter().zip(&x.val) {
+        row[i] += rate.max(1.0 / (1.0 + visits[i])) * step * v;
+        visits[i] += v;
+    }
+    predicted
+}
+
 /// An immutable snapshot of the learned model, cheap to call on a hot path: no
-/// allocation, ~70 multiply-adds per decision.
+/// allocation, ~110 multiply-adds per decision.
 ///
 /// Obtain one from [`super::NeuralRouter::policy`]; publish it (for example through
 /// `arc-swap`) and replace it whole when the learner has moved on.
@@ -308,8 +395,9 @@ impl Policy {
         ActiveFeatures::of(ctx).predict(&self.weights)
     }
 
-    /// The allowed strategy with the highest predicted reward (pure exploitation);
-    /// `None` when `allowed` is empty.
+    /// The allowed strategy with the highest predicted reward, or the cheapest one
+    /// (lowest [`Strategy::index`]) predicted within [`CHEAPER_MARGIN`] of it (pure
+    /// exploitation); `None` when `allowed` is empty.
     pub fn best(&self, ctx: &Context, allowed: StrategyMask) -> Option<Strategy> {
         best_allowed(&self.predict(ctx), allowed)
     }
@@ -319,8 +407,8 @@ impl Policy {
     /// With probability epsilon (decided by the high 32 bits of `random`) it explores
     /// a uniformly drawn allowed strategy (low 32 bits) other than
     /// [`Strategy::Drop`] whose prediction is within [`EXPLORE_MARGIN`] of the best;
-    /// otherwise, or when no strategy qualifies, it returns the best allowed
-    /// prediction — which may be `Drop` when `Drop` is allowed. `None` only when
+    /// otherwise, or when no strategy qualifies, it exploits as [`Policy::best`] —
+    /// which may return `Drop` when `Drop` is allowed. `None` only when
     /// `allowed` is empty. Allocation-free.
     ///
     /// # Examples
@@ -400,13 +488,17 @@ mod tests {
             let groups = [
                 OFF_RATIO_PRESSURE..OFF_RATIO_SCALING,
                 OFF_RATIO_SCALING..OFF_BUDGET_QUEUE,
-                OFF_BUDGET_QUEUE..OFF_KIND,
-                OFF_KIND..N_FEATURES,
+                OFF_BUDGET_QUEUE..OFF_COST_SCALING,
+                OFF_COST_SCALING..OFF_QUEUE_SCALING,
+                OFF_QUEUE_SCALING..OFF_KIND,
             ];
             for g in groups {
                 let sum: f64 = x[g.clone()].iter().sum();
                 assert!((sum - 1.0).abs() < 1e-9, "{g:?} sums to {sum}");
             }
+            let kind: f64 = x[OFF_KIND..N_FEATURES].iter().sum();
+            assert_eq!(kind, GLOBAL_VALUE);
+            assert_eq!(x[OFF_BIAS], GLOBAL_VALUE);
             assert!(x.iter().all(|v| v.is_finite() && *v >= 0.0));
         }
     }

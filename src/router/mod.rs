@@ -12,6 +12,7 @@ mod control;
 mod cpu_pool;
 mod decision_log;
 mod error;
+mod learning;
 mod policy;
 mod stats;
 
@@ -25,15 +26,18 @@ use tokio::sync::{broadcast, oneshot};
 
 use crate::config::{ConfigError, RouterConfig};
 use crate::metrics::{LatencyWindow, PressureTracker};
+use crate::neural_router::{Context, NeuralRouter, NeuralSnapshot, Outcome, WeightsError};
 use crate::strategies::execute_job;
 use crate::types::{DecisionSource, Job, JobKind, JobProfile, Output, RoutingDecision, Strategy};
 
 use batch::{BatchEntry, Batcher};
 use cpu_pool::{CpuPool, PoolReject, PoolTask};
 use decision_log::DecisionLog;
+use learning::Learning;
 
 pub use control::{MAX_ADAPTIVE_FACTOR, ShutdownReport};
 pub use error::Rejected;
+pub use learning::{INLINE_SAMPLE_EVERY, SAMPLE_CHANNEL_CAP, neural_config, warm_learner};
 pub use policy::{
     BATCH_HEAVY, BATCH_UNDER_PRESSURE, choose_for_profile, choose_strategy, cost_rank,
 };
@@ -166,6 +170,7 @@ pub(crate) struct Inner {
     pub(crate) epoch: Instant,
     pub(crate) epoch_unix_ms: u64,
     pub(crate) control: Mutex<control::ControlState>,
+    pub(crate) learning: Learning,
 }
 
 impl Drop for Inner {
@@ -229,6 +234,18 @@ impl Router {
     /// [`ConfigError::Invalid`] naming each broken field.
     pub fn try_new(cfg: RouterConfig) -> Result<Router, ConfigError> {
         cfg.validate()?;
+        let learner = learning::warm_learner(&cfg);
+        Self::with_learner(cfg, learner)
+    }
+
+    /// Builds a router whose neural router starts from `learner` (e.g. weights loaded
+    /// with [`NeuralRouter::load`]).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] naming each broken field.
+    pub fn with_learner(cfg: RouterConfig, learner: NeuralRouter) -> Result<Router, ConfigError> {
+        cfg.validate()?;
         let (decisions, _) = broadcast::channel(DECISION_CHANNEL_CAP);
         let epoch_unix_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -247,6 +264,7 @@ impl Router {
             epoch_unix_ms,
             adaptive_spawn: AtomicU64::new(cfg.spawn_threshold),
             control: Mutex::new(control::ControlState::new(&cfg)),
+            learning: Learning::new(learner),
             effective: ArcSwap::from_pointee(cfg.clone()),
             configured: ArcSwap::from_pointee(cfg),
             config_write: Mutex::new(()),
@@ -288,14 +306,34 @@ impl Router {
         }
         let cfg = inner.effective.load();
         let busy = inner.pool.busy();
-        let mut strategy = choose_for_profile(&cfg, hint.profile(), busy);
+        let profile = hint.profile();
+        let mut strategy = choose_for_profile(&cfg, profile, busy);
         let mut source = DecisionSource::Heuristic;
         let budget_ns = hint.latency_budget_ms.saturating_mul(1_000_000);
+        let spawn_backlog_ok =
+            inner.counters.spawn_outstanding_ns.load(Relaxed) <= SPAWN_BACKLOG_LIMIT_NS;
+        let mut ctx = None;
+        // The learned override: only once warmed up, never where the heuristic shed,
+        // and only among strategies that cannot obviously blow the budget.
+        if cfg.enable_neural && strategy != Strategy::Drop && inner.learning.ready.load(Relaxed) {
+            let c = inner.context(&hint, &cfg);
+            let mask = learning::safe_mask(&cfg, profile, spawn_backlog_ok);
+            if let Some(choice) =
+                inner
+                    .learning
+                    .policy
+                    .load()
+                    .choose(&c, mask, learning::next_random())
+                && choice.strategy != strategy
+            {
+                strategy = choice.strategy;
+                source = DecisionSource::Neural;
+            }
+            ctx = Some(c);
+        }
         // Budget-aware rerouting: keep the executor free of medium backlogs, and never
         // batch work whose budget the batch delay alone would blow.
-        if strategy == Strategy::Spawn
-            && inner.counters.spawn_outstanding_ns.load(Relaxed) > SPAWN_BACKLOG_LIMIT_NS
-        {
+        if strategy == Strategy::Spawn && !spawn_backlog_ok {
             strategy = Strategy::CpuPool;
             source = DecisionSource::Admission;
         } else if strategy == Strategy::Batch
@@ -308,11 +346,18 @@ impl Router {
             strategy = Strategy::CpuPool;
             source = DecisionSource::Admission;
         }
+        // Outcomes for the learner: every non-inline job, one in eight inline ones.
+        let sample =
+            if cfg.enable_neural && (strategy != Strategy::Inline || learning::sample_inline()) {
+                Some(ctx.unwrap_or_else(|| inner.context(&hint, &cfg)))
+            } else {
+                None
+            };
         inner.decide(&hint, strategy, source, start, busy);
         match strategy {
             Strategy::Inline => {
                 let r = catch_unwind(AssertUnwindSafe(work));
-                inner.finish(Strategy::Inline, start, budget_ns, r.is_ok());
+                inner.finish(Strategy::Inline, start, budget_ns, r.is_ok(), sample);
                 r.map_err(|_| Rejected::Panicked)
             }
             Strategy::Spawn => {
@@ -325,7 +370,7 @@ impl Router {
                         .counters
                         .spawn_outstanding_ns
                         .fetch_sub(est, Relaxed);
-                    task_inner.finish(Strategy::Spawn, start, budget_ns, r.is_ok());
+                    task_inner.finish(Strategy::Spawn, start, budget_ns, r.is_ok(), sample);
                     r.map_err(|_| Rejected::Panicked)
                 });
                 match handle.await {
@@ -336,7 +381,7 @@ impl Router {
                 }
             }
             Strategy::CpuPool => {
-                let (job, rx) = self.pool_job(Strategy::CpuPool, start, budget_ns, work);
+                let (job, rx) = self.pool_job(Strategy::CpuPool, start, budget_ns, sample, work);
                 let task = PoolTask {
                     deadline: start + Duration::from_nanos(budget_ns),
                     est_ns: hint.compute_cost,
@@ -349,12 +394,17 @@ impl Router {
                 };
                 if let Err((why, task)) = admitted {
                     drop(task);
-                    return Err(inner.reject_pool(Strategy::CpuPool, why, hint.latency_budget_ms));
+                    return Err(inner.reject_pool(
+                        Strategy::CpuPool,
+                        why,
+                        hint.latency_budget_ms,
+                        sample,
+                    ));
                 }
                 rx.await.unwrap_or(Err(Rejected::ShuttingDown))
             }
             Strategy::Batch => {
-                let (job, rx) = self.pool_job(Strategy::Batch, start, budget_ns, work);
+                let (job, rx) = self.pool_job(Strategy::Batch, start, budget_ns, sample, work);
                 let entry = BatchEntry {
                     enqueued: start,
                     deadline: start + Duration::from_nanos(budget_ns),
@@ -370,7 +420,7 @@ impl Router {
                     Ok(None) => {}
                     Err(entry) => {
                         drop(entry);
-                        inner.counters.dropped[Strategy::Batch.index()].fetch_add(1, Relaxed);
+                        inner.record_drop(Strategy::Batch, sample);
                         return Err(Rejected::QueueFull {
                             strategy: Strategy::Batch,
                         });
@@ -379,7 +429,7 @@ impl Router {
                 rx.await.unwrap_or(Err(Rejected::ShuttingDown))
             }
             Strategy::Drop => {
-                inner.counters.dropped[Strategy::Drop.index()].fetch_add(1, Relaxed);
+                inner.record_drop(Strategy::Drop, None);
                 Err(Rejected::Overloaded { cpu_busy: busy })
             }
         }
@@ -393,6 +443,7 @@ impl Router {
         strategy: Strategy,
         start: Instant,
         budget_ns: u64,
+        sample: Option<Context>,
         work: F,
     ) -> (
         Box<dyn FnOnce(Exec) + Send>,
@@ -408,11 +459,11 @@ impl Router {
             let result = match exec {
                 Exec::Run => {
                     let r = catch_unwind(AssertUnwindSafe(work));
-                    inner.finish(strategy, start, budget_ns, r.is_ok());
+                    inner.finish(strategy, start, budget_ns, r.is_ok(), sample);
                     r.map_err(|_| Rejected::Panicked)
                 }
                 Exec::Shed => {
-                    inner.counters.dropped[strategy.index()].fetch_add(1, Relaxed);
+                    inner.record_drop(strategy, sample);
                     Err(Rejected::BudgetImpossible {
                         estimated_ms: start.elapsed().as_secs_f64() * 1e3,
                         budget_ms: budget_ns / 1_000_000,
@@ -461,13 +512,60 @@ impl Router {
     fn spawn_background(&self) {
         let weak = Arc::downgrade(&self.inner);
         tokio::spawn(control::batch_flusher(weak.clone()));
-        tokio::spawn(control::pressure_ticker(weak));
+        tokio::spawn(control::pressure_ticker(weak.clone()));
+        tokio::spawn(learning::learner_task(weak));
     }
 
     /// A receiver of every subsequent [`RoutingDecision`]. While nobody subscribes the
     /// router skips building and sending them.
     pub fn subscribe_decisions(&self) -> broadcast::Receiver<RoutingDecision> {
         self.inner.decisions.subscribe()
+    }
+
+    /// The neural router's weights and learning figures.
+    pub fn neural_snapshot(&self) -> NeuralSnapshot {
+        let mut snap = self
+            .inner
+            .learning
+            .learner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .snapshot();
+        snap.warmed_up = snap.warmed_up && self.inner.configured.load().enable_neural;
+        snap
+    }
+
+    /// Outcome samples not delivered to the learner because its channel was full.
+    pub fn learning_samples_skipped(&self) -> u64 {
+        self.inner.learning.skipped.load(Relaxed)
+    }
+
+    /// Saves the neural router's weights atomically (temp file, fsync, rename).
+    ///
+    /// # Errors
+    ///
+    /// [`WeightsError`] when the file cannot be written.
+    pub fn save_weights(&self, path: &std::path::Path) -> Result<(), WeightsError> {
+        let learner = self
+            .inner
+            .learning
+            .learner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        learner.save(path)
+    }
+
+    /// Replaces the neural router's state with weights loaded from `path`.
+    ///
+    /// # Errors
+    ///
+    /// [`WeightsError`] for a missing, corrupt, truncated or mismatched file; the
+    /// current learner is kept.
+    pub fn load_weights(&self, path: &std::path::Path) -> Result<(), WeightsError> {
+        let cfg = learning::neural_config(&self.inner.configured.load());
+        let learner = NeuralRouter::load(path, cfg)?;
+        self.inner.learning.replace(learner);
+        Ok(())
     }
 
     /// The last routing decisions, newest first (at most `decision_log_cap`).
@@ -515,22 +613,61 @@ impl Inner {
         }
     }
 
+    /// The learner's view of this work and this moment.
+    #[inline]
+    fn context(&self, hint: &WorkHint, cfg: &RouterConfig) -> Context {
+        Context {
+            kind: hint.kind,
+            compute_cost: hint.compute_cost,
+            scaling_potential: hint.scaling_potential,
+            latency_budget_ms: hint.latency_budget_ms,
+            pressure: f64::from_bits(self.pressure_score.load(Relaxed)),
+            queue_fill: self.pool.queued() as f64 / cfg.cpu_queue_cap.max(1) as f64,
+        }
+    }
+
     /// Records the end of a job that ran (or panicked).
     #[inline]
-    fn finish(&self, strategy: Strategy, start: Instant, budget_ns: u64, ok: bool) {
-        if ok {
+    fn finish(
+        &self,
+        strategy: Strategy,
+        start: Instant,
+        budget_ns: u64,
+        ok: bool,
+        sample: Option<Context>,
+    ) {
+        let outcome = if ok {
             let ns = start.elapsed().as_nanos() as u64;
             self.latency[strategy.index()].record(ns);
             if ns > budget_ns {
                 self.counters.late.fetch_add(1, Relaxed);
             }
+            Outcome::Completed { latency_ns: ns }
         } else {
             self.counters.failed[strategy.index()].fetch_add(1, Relaxed);
+            Outcome::Failed
+        };
+        if let Some(ctx) = sample {
+            self.learning.offer(ctx, strategy, outcome);
         }
     }
 
-    fn reject_pool(&self, strategy: Strategy, why: PoolReject, budget_ms: u64) -> Rejected {
+    /// Records a job shed after being routed to `strategy`.
+    fn record_drop(&self, strategy: Strategy, sample: Option<Context>) {
         self.counters.dropped[strategy.index()].fetch_add(1, Relaxed);
+        if let Some(ctx) = sample {
+            self.learning.offer(ctx, strategy, Outcome::Dropped);
+        }
+    }
+
+    fn reject_pool(
+        &self,
+        strategy: Strategy,
+        why: PoolReject,
+        budget_ms: u64,
+        sample: Option<Context>,
+    ) -> Rejected {
+        self.record_drop(strategy, sample);
         match why {
             PoolReject::QueueFull => Rejected::QueueFull { strategy },
             PoolReject::Unmeetable { estimated_ns } => Rejected::BudgetImpossible {
