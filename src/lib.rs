@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+pub mod autoscaler;
 pub mod config;
 pub mod metrics;
 pub mod neural_router;

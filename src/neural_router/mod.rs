@@ -21,11 +21,17 @@
 //! # How it learns
 //!
 //! [`NeuralRouter::record_outcome`] turns an [`Outcome`] into a graded [`reward`]
-//! and moves only the chosen strategy's row toward it with a normalised LMS step
-//! (`w += rate · (reward − predicted) · x / ‖x‖²`): each row is a regression of that
-//! strategy's expected reward, so the baseline is built in and the update cannot
-//! reinforce a strategy merely for having been picked. Epsilon decays
-//! multiplicatively per sample down to a floor.
+//! and moves only the chosen strategy's row toward it with a normalised LMS step,
+//! `w += rate · (reward − predicted) · x / ‖x‖²`, where each weight's rate is
+//! `max(learning_rate, 1 / (1 + feature mass it has seen))`: a fresh weight averages
+//! its first observations, a seasoned one tracks at `learning_rate`, and the total
+//! correction never exceeds the error, so the step is stable. Each row is a
+//! regression of that strategy's expected reward, so the baseline is built in and
+//! the update cannot reinforce a strategy merely for having been picked. Epsilon
+//! decays multiplicatively per sample down to a floor.
+//!
+//! [`NeuralRouter::warm_start_from_heuristics`] fits the rows to a heuristic first,
+//! so a router can start from its decision tree and improve on it.
 //!
 //! [`NeuralRouter::policy`] gives an immutable [`Policy`] snapshot that a router can
 //! publish (for example through `arc-swap`) and call on its hot path.

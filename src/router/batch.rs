@@ -5,7 +5,10 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// The batch clock is Tokio's so flush-on-delay is testable with paused time.
+use tokio::time::Instant;
 
 use super::Exec;
 
@@ -15,7 +18,8 @@ pub(crate) const CLASSES: usize = 4;
 /// One waiting job.
 pub(crate) struct BatchEntry {
     pub(crate) enqueued: Instant,
-    pub(crate) deadline: Instant,
+    /// Real-time deadline (the pool's clock).
+    pub(crate) deadline: std::time::Instant,
     pub(crate) est_ns: u64,
     pub(crate) job: Box<dyn FnOnce(Exec) + Send>,
 }

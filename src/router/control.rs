@@ -171,11 +171,16 @@ impl Router {
         }
         self.inner.batcher.wake.notify_one();
         let cfg = self.inner.configured.load();
-        for batch in
+        for batch in self.inner.batcher.take_due(
+            tokio::time::Instant::now(),
+            Duration::ZERO,
+            cfg.batch_max_size,
+            true,
+        ) {
             self.inner
-                .batcher
-                .take_due(Instant::now(), Duration::ZERO, cfg.batch_max_size, true)
-        {
+                .counters
+                .batch_flushes_timer
+                .fetch_add(1, Relaxed);
             self.flush_batch(batch, false);
         }
         loop {
@@ -258,13 +263,18 @@ pub(crate) async fn batch_flusher(weak: Weak<Inner>) {
         let router = Router { inner };
         let notified = router.inner.batcher.wake.notified();
         match due {
-            Some(at) if at <= Instant::now() => {
-                let batches =
+            Some(at) if at <= tokio::time::Instant::now() => {
+                let now = tokio::time::Instant::now();
+                let batches = router
+                    .inner
+                    .batcher
+                    .take_due(now, delay, cfg.batch_max_size, false);
+                for b in batches {
                     router
                         .inner
-                        .batcher
-                        .take_due(Instant::now(), delay, cfg.batch_max_size, false);
-                for b in batches {
+                        .counters
+                        .batch_flushes_timer
+                        .fetch_add(1, Relaxed);
                     router.flush_batch(b, cfg.enable_admission);
                 }
                 continue;
@@ -273,7 +283,7 @@ pub(crate) async fn batch_flusher(weak: Weak<Inner>) {
                 // The wait is bounded by the batch delay, so the strong reference
                 // held here does not keep a dropped router alive for long.
                 tokio::select! {
-                    _ = tokio::time::sleep_until(tokio::time::Instant::from_std(at)) => {}
+                    _ = tokio::time::sleep_until(at) => {}
                     _ = notified => {}
                 }
             }

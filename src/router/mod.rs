@@ -142,6 +142,10 @@ pub(crate) struct Counters {
     pub(crate) late: AtomicU64,
     /// Estimated ns of spawned work not yet finished.
     pub(crate) spawn_outstanding_ns: AtomicU64,
+    /// Batches flushed because they reached `batch_max_size`.
+    pub(crate) batch_flushes_full: AtomicU64,
+    /// Batches flushed by the timer (`batch_max_delay_ms`) or at shutdown.
+    pub(crate) batch_flushes_timer: AtomicU64,
 }
 
 /// Shared state behind [`Router`].
@@ -406,7 +410,7 @@ impl Router {
             Strategy::Batch => {
                 let (job, rx) = self.pool_job(Strategy::Batch, start, budget_ns, sample, work);
                 let entry = BatchEntry {
-                    enqueued: start,
+                    enqueued: tokio::time::Instant::now(),
                     deadline: start + Duration::from_nanos(budget_ns),
                     est_ns: hint.compute_cost,
                     job,
@@ -416,7 +420,10 @@ impl Router {
                     .batcher
                     .push(class, entry, cfg.batch_max_size, cfg.batch_queue_cap)
                 {
-                    Ok(Some(full)) => self.flush_batch(full, cfg.enable_admission),
+                    Ok(Some(full)) => {
+                        inner.counters.batch_flushes_full.fetch_add(1, Relaxed);
+                        self.flush_batch(full, cfg.enable_admission);
+                    }
                     Ok(None) => {}
                     Err(entry) => {
                         drop(entry);

@@ -62,6 +62,12 @@ pub struct RouterStats {
     pub cpu_shed_in_queue: usize,
     /// Jobs waiting in batch queues.
     pub batch_queue_depth: usize,
+    /// Batches flushed because they were full.
+    pub batch_flushes_full: u64,
+    /// Batches flushed by the delay timer (or at shutdown).
+    pub batch_flushes_timer: u64,
+    /// Outcome samples the learner did not get because its channel was full.
+    pub learning_samples_skipped: u64,
     /// The spawn threshold in force (configured, raised by adaptation).
     pub adaptive_spawn_threshold: u64,
     /// True once `shutdown` began.
@@ -116,6 +122,9 @@ impl Router {
             cpu_slowdown,
             cpu_shed_in_queue: inner.pool.shed_in_queue(),
             batch_queue_depth: inner.batcher.depth(),
+            batch_flushes_full: inner.counters.batch_flushes_full.load(Relaxed),
+            batch_flushes_timer: inner.counters.batch_flushes_timer.load(Relaxed),
+            learning_samples_skipped: inner.learning.skipped.load(Relaxed),
             adaptive_spawn_threshold: inner.effective.load().spawn_threshold,
             shutting_down: inner.shutting_down.load(Relaxed),
         }
