@@ -243,5 +243,6 @@ async fn ticks(router: Router, every: Duration) {
             return;
         }
         router.maybe_adapt_threshold();
+        router.autoscale_tick();
     }
 }

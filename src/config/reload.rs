@@ -15,7 +15,7 @@ pub enum ReloadEvent {
     /// Same content as last time (or as the last attempt): nothing to do.
     Unchanged,
     /// New content parsed into a patch, to be applied.
-    Patch(RouterConfigPatch),
+    Patch(Box<RouterConfigPatch>),
     /// New content that is not a valid patch; the live config is kept.
     Invalid(ConfigError),
     /// The file is gone or unreadable; the live config is kept.
@@ -50,7 +50,7 @@ impl ReloadState {
                 let parsed = RouterConfigPatch::from_json(&text);
                 self.last = Some(text);
                 match parsed {
-                    Ok(p) => ReloadEvent::Patch(p),
+                    Ok(p) => ReloadEvent::Patch(Box::new(p)),
                     Err(e) => ReloadEvent::Invalid(e),
                 }
             }

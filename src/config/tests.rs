@@ -3,9 +3,11 @@ use proptest::prelude::*;
 use super::*;
 
 fn with(f: impl FnOnce(&mut RouterConfig)) -> RouterConfig {
-    let mut c = RouterConfig::default();
-    c.cpu_parallelism = 2;
-    c.autoscale_max_parallelism = 4;
+    let mut c = RouterConfig {
+        cpu_parallelism: 2,
+        autoscale_max_parallelism: 4,
+        ..Default::default()
+    };
     f(&mut c);
     c
 }

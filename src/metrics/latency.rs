@@ -47,6 +47,9 @@ const BOUNDS_NS: [u64; 22] = [
 pub struct LatencyWindow {
     /// Ring of samples in nanoseconds (0 = empty). Written by `record`, read by `summary`.
     samples: Box<[AtomicU64]>,
+    /// When each sample was recorded (ns on the caller's clock), so windows of several
+    /// writers (stripes) can be merged newest-first.
+    times: Box<[AtomicU64]>,
     /// Total samples ever recorded; the next slot is `next % WINDOW`. `Relaxed`: it only
     /// spreads writers over slots and counts, it orders nothing else.
     next: AtomicUsize,
@@ -60,6 +63,7 @@ impl Default for LatencyWindow {
     fn default() -> Self {
         Self {
             samples: (0..WINDOW).map(|_| AtomicU64::new(0)).collect(),
+            times: (0..WINDOW).map(|_| AtomicU64::new(0)).collect(),
             next: AtomicUsize::new(0),
             sum_ns: AtomicU64::new(0),
             buckets: std::array::from_fn(|_| AtomicU64::new(0)),
@@ -93,12 +97,14 @@ pub struct LatencySummary {
 }
 
 impl LatencyWindow {
-    /// Records one latency. Lock-free: three relaxed atomic read-modify-writes.
+    /// Records one latency `ns` observed at time `at_ns` (any monotonic clock shared by
+    /// the windows that are merged). Lock-free: three relaxed read-modify-writes.
     #[inline]
-    pub fn record(&self, ns: u64) {
+    pub fn record(&self, ns: u64, at_ns: u64) {
         let ns = ns.max(1);
         let i = self.next.fetch_add(1, Relaxed);
         self.samples[i % WINDOW].store(ns, Relaxed);
+        self.times[i % WINDOW].store(at_ns, Relaxed);
         self.sum_ns.fetch_add(ns, Relaxed);
         let b = BOUNDS_NS.partition_point(|&bound| bound < ns);
         self.buckets[b].fetch_add(1, Relaxed);
@@ -110,29 +116,45 @@ impl LatencyWindow {
         self.next.load(Relaxed) as u64
     }
 
-    /// The 95th percentile of the window in nanoseconds (0 when empty).
-    pub fn p95_ns(&self) -> u64 {
-        let mut v = self.window_ns();
-        if v.is_empty() {
-            return 0;
+    /// (time, sample) pairs currently in the window.
+    fn timed(&self, out: &mut Vec<(u64, u64)>) {
+        let n = self.next.load(Relaxed);
+        for i in n.saturating_sub(WINDOW)..n {
+            let v = self.samples[i % WINDOW].load(Relaxed);
+            if v > 0 {
+                out.push((self.times[i % WINDOW].load(Relaxed), v));
+            }
         }
+    }
+
+    /// The 95th percentile of the merged window of `parts`, in nanoseconds (0 when empty).
+    pub fn merged_p95_ns(parts: &[&LatencyWindow]) -> u64 {
+        let mut v: Vec<u64> = Self::newest(parts).into_iter().map(|(_, x)| x).collect();
         v.sort_unstable();
         percentile(&v, 0.95)
     }
 
-    /// The samples in the window, oldest first.
-    fn window_ns(&self) -> Vec<u64> {
-        let n = self.next.load(Relaxed);
-        let start = n.saturating_sub(WINDOW);
-        (start..n)
-            .map(|i| self.samples[i % WINDOW].load(Relaxed))
-            .filter(|&x| x > 0)
-            .collect()
+    /// The newest [`WINDOW`] samples across `parts`, oldest first.
+    fn newest(parts: &[&LatencyWindow]) -> Vec<(u64, u64)> {
+        let mut all = Vec::with_capacity(WINDOW * parts.len().min(4));
+        for p in parts {
+            p.timed(&mut all);
+        }
+        all.sort_unstable_by_key(|&(t, _)| t);
+        let skip = all.len().saturating_sub(WINDOW);
+        all.split_off(skip)
     }
 
-    /// Computes the summary; `ema_alpha` weights the EMA (newest sample weight).
+    /// Summary of this window alone.
     pub fn summary(&self, ema_alpha: f64) -> LatencySummary {
-        let ordered = self.window_ns();
+        Self::merged_summary(&[self], ema_alpha)
+    }
+
+    /// Summary of several windows written by different threads: the newest [`WINDOW`]
+    /// samples across them (by record time), and their summed counts and histograms.
+    /// `ema_alpha` weights the EMA (newest sample weight), computed oldest first.
+    pub fn merged_summary(parts: &[&LatencyWindow], ema_alpha: f64) -> LatencySummary {
+        let ordered: Vec<u64> = Self::newest(parts).into_iter().map(|(_, x)| x).collect();
         let ema = ordered
             .iter()
             .skip(1)
@@ -142,17 +164,18 @@ impl LatencyWindow {
         let mut sorted = ordered;
         sorted.sort_unstable();
         let mut cumulative = 0;
-        let buckets = self
-            .buckets
-            .iter()
+        let buckets = (0..BOUNDS_NS.len() + 1)
             .map(|b| {
-                cumulative += b.load(Relaxed);
+                cumulative += parts
+                    .iter()
+                    .map(|p| p.buckets[b].load(Relaxed))
+                    .sum::<u64>();
                 cumulative
             })
             .collect::<Vec<_>>();
         let us = |ns: u64| ns as f64 / 1_000.0;
         LatencySummary {
-            count: self.count(),
+            count: parts.iter().map(|p| p.count()).sum(),
             window: sorted.len(),
             p50_us: us(percentile(&sorted, 0.50)),
             p95_us: us(percentile(&sorted, 0.95)),
@@ -160,7 +183,7 @@ impl LatencyWindow {
             ema_us: ema / 1_000.0,
             min_us: us(sorted.first().copied().unwrap_or(0)),
             max_us: us(sorted.last().copied().unwrap_or(0)),
-            sum_secs: self.sum_ns.load(Relaxed) as f64 / 1e9,
+            sum_secs: parts.iter().map(|p| p.sum_ns.load(Relaxed)).sum::<u64>() as f64 / 1e9,
             buckets,
         }
     }
@@ -183,7 +206,7 @@ mod tests {
     fn percentiles_over_a_known_window() {
         let w = LatencyWindow::default();
         for i in 1..=100u64 {
-            w.record(i * 1_000);
+            w.record(i * 1_000, i);
         }
         let s = w.summary(0.15);
         assert_eq!(s.count, 100);
@@ -198,11 +221,11 @@ mod tests {
     #[test]
     fn window_keeps_only_the_last_512() {
         let w = LatencyWindow::default();
-        for _ in 0..1_000 {
-            w.record(1_000_000);
+        for t in 0..1_000 {
+            w.record(1_000_000, t);
         }
-        for _ in 0..WINDOW {
-            w.record(1_000);
+        for t in 0..WINDOW as u64 {
+            w.record(1_000, 1_000 + t);
         }
         let s = w.summary(0.5);
         assert_eq!(s.window, WINDOW);
@@ -211,18 +234,40 @@ mod tests {
     }
 
     #[test]
+    fn merged_windows_keep_the_newest_samples_across_writers() {
+        let (a, b) = (LatencyWindow::default(), LatencyWindow::default());
+        for t in 0..600u64 {
+            // Old slow samples on `a`, newer fast ones interleaved on both.
+            if t < 300 {
+                a.record(9_000_000, t)
+            } else if t % 2 == 0 {
+                a.record(1_000, t)
+            } else {
+                b.record(2_000, t)
+            }
+        }
+        let s = LatencyWindow::merged_summary(&[&a, &b], 0.15);
+        assert_eq!(s.count, 600);
+        assert_eq!(s.window, WINDOW);
+        assert_eq!(s.p50_us, 1.0);
+        // 512 newest = t in 88..600: 212 slow ones remain.
+        assert_eq!(s.max_us, 9_000.0);
+        assert_eq!(*s.buckets.last().unwrap(), 600);
+    }
+
+    #[test]
     fn sub_millisecond_latencies_are_not_rounded_to_zero() {
         let w = LatencyWindow::default();
-        w.record(250);
+        w.record(250, 1);
         assert_eq!(w.summary(0.15).p50_us, 0.25);
     }
 
     #[test]
     fn histogram_is_cumulative_and_ends_with_the_count() {
         let w = LatencyWindow::default();
-        w.record(500); // ≤ 1 µs
-        w.record(3_000); // ≤ 5 µs
-        w.record(20_000_000_000); // +Inf
+        w.record(500, 1); // ≤ 1 µs
+        w.record(3_000, 2); // ≤ 5 µs
+        w.record(20_000_000_000, 3); // +Inf
         let s = w.summary(0.15);
         assert_eq!(s.buckets[0], 1);
         assert_eq!(s.buckets[2], 2);

@@ -293,26 +293,27 @@ fn exploit_policy_picks_the_best_strategy_for_every_kind() {
 #[test]
 fn regret_grows_sublinearly() {
     let r = runs();
-    // Warm-started (how a router deploys it): the second half costs less than half
-    // the first.
-    assert!(
-        r.warm.second_half() < 0.5 * r.warm.first_half(),
-        "warm: {:.1} vs {:.1}",
-        r.warm.second_half(),
-        r.warm.first_half()
-    );
-    // From scratch the model has learned within the first eighth, after which
-    // regret accrues at the floor set by epsilon_min and the linear model's
-    // approximation error; the curve still bends.
-    assert!(r.cold.second_half() < 0.6 * r.cold.first_half());
-    for run in [&r.cold, &r.warm] {
+    // Most of the learning happens in the first eighth (5k samples); after that
+    // regret accrues at a floor of ~0.01 per decision (epsilon_min = 0.02 of
+    // exploration plus the linear model's approximation error), so the halves
+    // compare at ~0.45-0.7 and the eighths at ~0.2-0.3 over seeds (see
+    // `learning_figures_across_seeds`).
+    for (name, run) in [("cold", &r.cold), ("warm", &r.warm)] {
+        assert!(
+            run.second_half() < 0.7 * run.first_half(),
+            "{name}: {:.1} vs {:.1}",
+            run.second_half(),
+            run.first_half()
+        );
         let e = &run.regret_by_eighth;
         assert!(
-            e[7] < 0.5 * e[0],
-            "last eighth {:.1} vs first {:.1}",
+            e[7] < 0.35 * e[0],
+            "{name}: last eighth {:.1} vs first {:.1}",
             e[7],
             e[0]
         );
+        let per_decision = e[7] / (TRAIN_SAMPLES / 8) as f64;
+        assert!(per_decision < 0.02, "{name}: floor {per_decision:.4}");
     }
 }
 
@@ -374,7 +375,6 @@ fn learned_policy_fixes_the_heuristic_on_known_traps() {
             latency_budget_ms: 20,
             pressure: 0.8,
             queue_fill: 0.95,
-            ..base
         },
     ];
     for run in [&r.cold, &r.warm] {
@@ -390,6 +390,40 @@ fn learned_policy_fixes_the_heuristic_on_known_traps() {
                 learned >= max(&exp) - NEAR_BEST,
                 "{ctx:?}: {exp:?}, got {learned}"
             );
+        }
+    }
+}
+
+/// The same figures over six other seeds (about a minute in a debug build):
+/// `cargo test --release learning_figures_across_seeds -- --ignored --nocapture`.
+#[test]
+#[ignore = "slow in debug builds; run with --release -- --ignored"]
+fn learning_figures_across_seeds() {
+    println!(
+        "seed run  | 2nd/1st half regret | last/first eighth | min best-pick over kinds | regret per decision, last eighth"
+    );
+    for seed in 0..6u64 {
+        let cold = train(
+            NeuralRouter::new(NeuralConfig::default(), seed),
+            1000 + seed,
+        );
+        let mut w = NeuralRouter::new(NeuralConfig::default(), seed);
+        w.warm_start_from_heuristics(heuristic);
+        let warm = train(w, 2000 + seed);
+        for (name, run) in [("cold", &cold), ("warm", &warm)] {
+            let eval = evaluate(&run.router.policy(), 50 + seed);
+            let min_best = eval.iter().map(|e| e.near_best).fold(1.0, f64::min);
+            let e = &run.regret_by_eighth;
+            println!(
+                "{seed}    {name} | {:>19.2} | {:>17.2} | {:>23.1}% | {:.4}",
+                run.second_half() / run.first_half(),
+                e[7] / e[0],
+                min_best * 100.0,
+                e[7] / (TRAIN_SAMPLES / 8) as f64
+            );
+            assert!(min_best >= 0.90);
+            assert!(run.second_half() < 0.7 * run.first_half());
+            assert!(e[7] < 0.35 * e[0]);
         }
     }
 }

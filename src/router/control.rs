@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::{Inner, PRESSURE_TICK, Router};
+use crate::autoscaler::{Autoscaler, AutoscalerConfig, Observation, PoolSize, Recommendation};
 use crate::config::{ConfigError, RouterConfig, RouterConfigPatch};
 use crate::metrics::PressureInputs;
 use crate::types::Strategy;
@@ -20,13 +21,33 @@ pub const MAX_ADAPTIVE_FACTOR: u64 = 16;
 pub(crate) struct ControlState {
     /// Counter values at the previous pressure tick.
     last_tick: (Instant, u64, u64, u64, u64),
+    /// The forecaster, rebuilt when its config fields change.
+    autoscaler: Autoscaler,
+    /// (time, pool tasks accepted) at the previous autoscale tick.
+    last_autoscale: Option<(f64, u64)>,
 }
 
 impl ControlState {
-    pub(crate) fn new(_cfg: &RouterConfig) -> Self {
+    pub(crate) fn new(cfg: &RouterConfig) -> Self {
         Self {
             last_tick: (Instant::now(), 0, 0, 0, 0),
+            autoscaler: Autoscaler::new(autoscaler_config(cfg)),
+            last_autoscale: None,
         }
+    }
+}
+
+/// The autoscaler's parameters from the router config.
+pub fn autoscaler_config(cfg: &RouterConfig) -> AutoscalerConfig {
+    AutoscalerConfig {
+        window: cfg.autoscale_window,
+        horizon_secs: cfg.autoscale_horizon_secs as f64,
+        min_parallelism: cfg.autoscale_min_parallelism,
+        max_parallelism: cfg.autoscale_max_parallelism,
+        min_queue_cap: cfg.autoscale_min_queue_cap,
+        max_queue_cap: cfg.autoscale_max_queue_cap,
+        cooldown_secs: cfg.autoscale_cooldown_secs as f64,
+        ..AutoscalerConfig::default()
     }
 }
 
@@ -130,7 +151,13 @@ impl Router {
             self.inner.publish_effective(&cfg);
             return cfg.spawn_threshold;
         }
-        let p95_ms = self.inner.latency[Strategy::CpuPool.index()].p95_ns() as f64 / 1e6;
+        let windows: Vec<_> = self
+            .inner
+            .stripes
+            .iter()
+            .map(|s| &s.latency[Strategy::CpuPool.index()])
+            .collect();
+        let p95_ms = crate::metrics::LatencyWindow::merged_p95_ns(&windows) as f64 / 1e6;
         let limit = cfg.cpu_p95_budget_ms as f64 * cfg.adaptive_p95_threshold_factor;
         let next = if p95_ms > limit {
             let raised = (current as f64 * (1.0 + cfg.adaptive_step)).ceil() as u64;
@@ -153,6 +180,73 @@ impl Router {
         self.inner.adaptive_spawn.store(next, Relaxed);
         self.inner.publish_effective(&cfg);
         next
+    }
+
+    /// Feeds the autoscaler one observation (pool arrivals per second since the last
+    /// tick and the pool's observed service time), asks it for a recommendation and,
+    /// when `enable_autoscaler` is on and the recommendation changes the size, applies
+    /// it to the live pool through the validated config path. Call it periodically (the
+    /// binary does every 10 s). Returns the recommendation.
+    pub fn autoscale_tick(&self) -> Recommendation {
+        let inner = &*self.inner;
+        let now = inner.epoch.elapsed().as_secs_f64();
+        let cfg = inner.configured.load_full();
+        let accepted = inner.pool.accepted();
+        let service = inner.pool.service_secs();
+        let mut ctl = inner.control.lock().unwrap_or_else(|e| e.into_inner());
+        let wanted = autoscaler_config(&cfg);
+        if *ctl.autoscaler.config() != wanted.sanitized() {
+            ctl.autoscaler = Autoscaler::new(wanted);
+        }
+        if let Some((t0, a0)) = ctl.last_autoscale
+            && now > t0
+        {
+            let rate = accepted.saturating_sub(a0) as f64 / (now - t0);
+            ctl.autoscaler.observe(Observation {
+                at_secs: now,
+                arrival_rate: rate,
+                mean_service_secs: service,
+            });
+        }
+        ctl.last_autoscale = Some((now, accepted));
+        let current = PoolSize {
+            parallelism: cfg.cpu_parallelism,
+            queue_cap: cfg.cpu_queue_cap,
+        };
+        let rec = ctl.autoscaler.recommend(now, current);
+        drop(ctl);
+        if rec.changed && cfg.enable_autoscaler {
+            let patch = RouterConfigPatch {
+                cpu_parallelism: Some(rec.parallelism),
+                cpu_queue_cap: Some(rec.queue_cap),
+                ..RouterConfigPatch::default()
+            };
+            match self.patch_config(&patch) {
+                Ok(_) => tracing::info!(
+                    parallelism = rec.parallelism,
+                    queue_cap = rec.queue_cap,
+                    reason = %rec.reason,
+                    "autoscaler resized the cpu pool"
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, reason = %rec.reason, "autoscaler recommendation rejected by validation")
+                }
+            }
+        } else {
+            tracing::debug!(reason = %rec.reason, "autoscaler: no change");
+        }
+        rec
+    }
+
+    /// The autoscaler's last recommendation, if it has made one.
+    pub fn autoscaler_last(&self) -> Option<Recommendation> {
+        self.inner
+            .control
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .autoscaler
+            .last_recommendation()
+            .cloned()
     }
 
     /// Stops admitting (new work gets [`Rejected::ShuttingDown`](super::Rejected)),
@@ -228,10 +322,14 @@ impl Inner {
 
     fn pressure_tick(&self) {
         let now = Instant::now();
-        let submitted = self.counters.submitted.load(Relaxed);
-        let dropped: u64 = self.counters.dropped.iter().map(|c| c.load(Relaxed)).sum();
-        let completed: u64 = self.latency.iter().map(|w| w.count()).sum();
-        let late = self.counters.late.load(Relaxed);
+        let (submitted, completed, dropped, _) = self.totals();
+        let late = super::stripes::sum(&self.stripes, |s| &s.late);
+        // Clear the subscriber flag only if nobody subscribed while we looked; a lost
+        // race costs at most one tick of decisions for a brand-new subscriber.
+        let generation = self.subscriptions.load(Relaxed);
+        if self.decisions.receiver_count() == 0 && self.subscriptions.load(Relaxed) == generation {
+            self.has_subscribers.store(false, Relaxed);
+        }
         let (par, cap, _) = self.pool.shape();
         let mut ctl = self.control.lock().unwrap_or_else(|e| e.into_inner());
         let (t0, s0, d0, c0, l0) = ctl.last_tick;

@@ -52,6 +52,8 @@ struct State {
     queue_cap: usize,
     /// EMA of actual / estimated run time of pool tasks (the pool's observed speed).
     slowdown: f64,
+    /// EMA of the run time of one pool task, in seconds (what a worker spends per task).
+    service_secs: f64,
     closed: bool,
 }
 
@@ -74,6 +76,8 @@ struct Inner {
     running: AtomicUsize,
     /// Tasks shed in the queue because they could no longer meet their deadline.
     shed_in_queue: AtomicUsize,
+    /// Tasks accepted into the queue since start (the pool's arrival count).
+    accepted: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for CpuPool {
@@ -95,6 +99,7 @@ impl CpuPool {
                 target: 0,
                 queue_cap,
                 slowdown: 1.0,
+                service_secs: 0.0,
                 closed: false,
             }),
             work: Condvar::new(),
@@ -103,6 +108,7 @@ impl CpuPool {
             queued: AtomicUsize::new(0),
             running: AtomicUsize::new(0),
             shed_in_queue: AtomicUsize::new(0),
+            accepted: std::sync::atomic::AtomicU64::new(0),
         });
         let pool = CpuPool { inner };
         pool.resize(parallelism, queue_cap);
@@ -131,6 +137,16 @@ impl CpuPool {
 
     pub(crate) fn shed_in_queue(&self) -> usize {
         self.inner.shed_in_queue.load(Relaxed)
+    }
+
+    /// Tasks accepted since start.
+    pub(crate) fn accepted(&self) -> u64 {
+        self.inner.accepted.load(Relaxed)
+    }
+
+    /// EMA of one task's run time in seconds (0 before any task ran).
+    pub(crate) fn service_secs(&self) -> f64 {
+        self.lock().service_secs
     }
 
     /// (parallelism, queue cap, observed slowdown) currently in force.
@@ -208,6 +224,7 @@ impl CpuPool {
         );
         self.inner.queued.store(st.queue.len(), Relaxed);
         self.inner.busy.fetch_add(1, Relaxed);
+        self.inner.accepted.fetch_add(1, Relaxed);
         drop(st);
         self.inner.work.notify_one();
         Ok(())
@@ -236,6 +253,7 @@ impl CpuPool {
         );
         self.inner.queued.store(st.queue.len(), Relaxed);
         self.inner.busy.fetch_add(1, Relaxed);
+        self.inner.accepted.fetch_add(1, Relaxed);
         drop(st);
         self.inner.work.notify_one();
         Ok(())
@@ -277,6 +295,12 @@ impl CpuPool {
             self.inner.running.fetch_sub(1, Relaxed);
             self.inner.busy.fetch_sub(1, Relaxed);
             st.running.retain(|r| r.0 != id);
+            let secs = took / 1e9;
+            st.service_secs = if st.service_secs == 0.0 {
+                secs
+            } else {
+                st.service_secs + 0.05 * (secs - st.service_secs)
+            };
             if q.est_ns >= 10_000 {
                 let ratio = (took / q.est_ns as f64).clamp(0.1, 100.0);
                 st.slowdown += 0.05 * (ratio - st.slowdown);

@@ -18,8 +18,6 @@ use crate::types::{JobProfile, Strategy};
 /// Outcome samples waiting for the learner at most; beyond this samples are counted
 /// as skipped rather than queued.
 pub const SAMPLE_CHANNEL_CAP: usize = 8_192;
-/// One in this many `Inline` outcomes is sampled for learning (all others are).
-pub const INLINE_SAMPLE_EVERY: u32 = 8;
 /// The learner republishes its policy after this many samples.
 const PUBLISH_EVERY: u64 = 64;
 
@@ -149,7 +147,6 @@ pub(crate) fn safe_mask(cfg: &RouterConfig, p: JobProfile, spawn_backlog_ok: boo
 
 thread_local! {
     static RNG: Cell<u64> = const { Cell::new(0) };
-    static INLINE_TICK: Cell<u32> = const { Cell::new(0) };
 }
 
 /// A per-thread xorshift64* stream for exploration (seeded from the thread's address
@@ -166,16 +163,6 @@ pub(crate) fn next_random() -> u64 {
         x ^= x >> 27;
         c.set(x);
         x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    })
-}
-
-/// True for one in [`INLINE_SAMPLE_EVERY`] calls on this thread.
-#[inline]
-pub(crate) fn sample_inline() -> bool {
-    INLINE_TICK.with(|c| {
-        let n = c.get().wrapping_add(1);
-        c.set(n);
-        n % INLINE_SAMPLE_EVERY == 0
     })
 }
 

@@ -15,6 +15,7 @@ mod error;
 mod learning;
 mod policy;
 mod stats;
+mod stripes;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -25,19 +26,19 @@ use arc_swap::ArcSwap;
 use tokio::sync::{broadcast, oneshot};
 
 use crate::config::{ConfigError, RouterConfig};
-use crate::metrics::{LatencyWindow, PressureTracker};
+use crate::metrics::PressureTracker;
 use crate::neural_router::{Context, NeuralRouter, NeuralSnapshot, Outcome, WeightsError};
 use crate::strategies::execute_job;
 use crate::types::{DecisionSource, Job, JobKind, JobProfile, Output, RoutingDecision, Strategy};
 
 use batch::{BatchEntry, Batcher};
 use cpu_pool::{CpuPool, PoolReject, PoolTask};
-use decision_log::DecisionLog;
 use learning::Learning;
+use stripes::{STRIPES, Stripe, stripe_index};
 
-pub use control::{MAX_ADAPTIVE_FACTOR, ShutdownReport};
+pub use control::{MAX_ADAPTIVE_FACTOR, ShutdownReport, autoscaler_config};
 pub use error::Rejected;
-pub use learning::{INLINE_SAMPLE_EVERY, SAMPLE_CHANNEL_CAP, neural_config, warm_learner};
+pub use learning::{SAMPLE_CHANNEL_CAP, neural_config, warm_learner};
 pub use policy::{
     BATCH_HEAVY, BATCH_UNDER_PRESSURE, choose_for_profile, choose_strategy, cost_rank,
 };
@@ -126,20 +127,9 @@ pub(crate) enum Exec {
     Shed,
 }
 
-/// Monotonic counters. All `Relaxed`: each is an independent tally; the stats snapshot
-/// reads the end counters before `submitted` so `in_flight` is never negative.
+/// Counters that are not per-thread (rarely written). All `Relaxed` tallies.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    /// Incremented on entry to `run`, before any end counter for the same job.
-    pub(crate) submitted: AtomicU64,
-    /// Routed per strategy (final strategy after admission).
-    pub(crate) routed: [AtomicU64; Strategy::COUNT],
-    /// Dropped per strategy the job had been routed to.
-    pub(crate) dropped: [AtomicU64; Strategy::COUNT],
-    /// Panicked per strategy.
-    pub(crate) failed: [AtomicU64; Strategy::COUNT],
-    /// Completed over budget (all strategies).
-    pub(crate) late: AtomicU64,
     /// Estimated ns of spawned work not yet finished.
     pub(crate) spawn_outstanding_ns: AtomicU64,
     /// Batches flushed because they reached `batch_max_size`.
@@ -161,14 +151,18 @@ pub(crate) struct Inner {
     pub(crate) pool: CpuPool,
     pub(crate) batcher: Batcher,
     pub(crate) counters: Counters,
-    /// One window per strategy (the `Drop` slot stays empty).
-    pub(crate) latency: [LatencyWindow; Strategy::COUNT],
+    /// Hot-path counters, latency windows and decision logs, one stripe per thread group.
+    pub(crate) stripes: Box<[Stripe]>,
+    /// Set when someone subscribes to decisions; refreshed from the receiver count by
+    /// the ticker, so the hot path never takes the broadcast's lock to ask.
+    pub(crate) has_subscribers: AtomicBool,
+    /// Bumped by every `subscribe_decisions` (lets the ticker detect a racing subscribe).
+    pub(crate) subscriptions: AtomicU64,
     /// Written by the ticker and `set_external_pressure`.
     pub(crate) pressure: Mutex<PressureTracker>,
     /// `pressure.score` as f64 bits, published for lock-free reads.
     pub(crate) pressure_score: AtomicU64,
     pub(crate) decisions: broadcast::Sender<RoutingDecision>,
-    pub(crate) log: DecisionLog,
     /// Set once by `shutdown`; new work is rejected after it.
     pub(crate) shutting_down: AtomicBool,
     pub(crate) epoch: Instant,
@@ -258,11 +252,14 @@ impl Router {
             pool: CpuPool::new(cfg.cpu_parallelism, cfg.cpu_queue_cap),
             batcher: Batcher::new(),
             counters: Counters::default(),
-            latency: std::array::from_fn(|_| LatencyWindow::default()),
+            stripes: (0..STRIPES)
+                .map(|_| Stripe::new(cfg.decision_log_cap))
+                .collect(),
+            has_subscribers: AtomicBool::new(false),
+            subscriptions: AtomicU64::new(0),
             pressure: Mutex::new(PressureTracker::default()),
             pressure_score: AtomicU64::new(0f64.to_bits()),
             decisions,
-            log: DecisionLog::new(cfg.decision_log_cap),
             shutting_down: AtomicBool::new(false),
             epoch: Instant::now(),
             epoch_unix_ms,
@@ -302,10 +299,9 @@ impl Router {
     {
         let inner = &*self.inner;
         let start = Instant::now();
-        inner.counters.submitted.fetch_add(1, Relaxed);
         if inner.shutting_down.load(Relaxed) {
             inner.decide(&hint, Strategy::Drop, DecisionSource::Shutdown, start, 0);
-            inner.counters.dropped[Strategy::Drop.index()].fetch_add(1, Relaxed);
+            inner.record_drop(Strategy::Drop, None);
             return Err(Rejected::ShuttingDown);
         }
         let cfg = inner.effective.load();
@@ -317,9 +313,14 @@ impl Router {
         let spawn_backlog_ok =
             inner.counters.spawn_outstanding_ns.load(Relaxed) <= SPAWN_BACKLOG_LIMIT_NS;
         let mut ctx = None;
-        // The learned override: only once warmed up, never where the heuristic shed,
-        // and only among strategies that cannot obviously blow the budget.
-        if cfg.enable_neural && strategy != Strategy::Drop && inner.learning.ready.load(Relaxed) {
+        // The learned override: only once warmed up, never where the heuristic shed or
+        // ran inline, and only among strategies that cannot obviously blow the budget.
+        // Tiny work the heuristic runs inline is never second-guessed: running it in
+        // place is the cheapest execution there is, and the hot path stays lean.
+        if cfg.enable_neural
+            && !matches!(strategy, Strategy::Drop | Strategy::Inline)
+            && inner.learning.ready.load(Relaxed)
+        {
             let c = inner.context(&hint, &cfg);
             let mask = learning::safe_mask(&cfg, profile, spawn_backlog_ok);
             if let Some(choice) =
@@ -337,26 +338,26 @@ impl Router {
         }
         // Budget-aware rerouting: keep the executor free of medium backlogs, and never
         // batch work whose budget the batch delay alone would blow.
-        if strategy == Strategy::Spawn && !spawn_backlog_ok {
-            strategy = Strategy::CpuPool;
-            source = DecisionSource::Admission;
-        } else if strategy == Strategy::Batch
-            && cfg
-                .batch_max_delay_ms
+        let batch_too_slow = || {
+            cfg.batch_max_delay_ms
                 .saturating_mul(1_000_000)
                 .saturating_add(hint.compute_cost)
                 > budget_ns
+        };
+        if (strategy == Strategy::Spawn && !spawn_backlog_ok)
+            || (strategy == Strategy::Batch && batch_too_slow())
         {
             strategy = Strategy::CpuPool;
             source = DecisionSource::Admission;
         }
-        // Outcomes for the learner: every non-inline job, one in eight inline ones.
-        let sample =
-            if cfg.enable_neural && (strategy != Strategy::Inline || learning::sample_inline()) {
-                Some(ctx.unwrap_or_else(|| inner.context(&hint, &cfg)))
-            } else {
-                None
-            };
+        // Outcomes for the learner: every job the heuristic did not run inline.
+        let sample = if cfg.enable_neural
+            && (strategy != Strategy::Inline || source == DecisionSource::Neural)
+        {
+            Some(ctx.unwrap_or_else(|| inner.context(&hint, &cfg)))
+        } else {
+            None
+        };
         inner.decide(&hint, strategy, source, start, busy);
         match strategy {
             Strategy::Inline => {
@@ -526,7 +527,10 @@ impl Router {
     /// A receiver of every subsequent [`RoutingDecision`]. While nobody subscribes the
     /// router skips building and sending them.
     pub fn subscribe_decisions(&self) -> broadcast::Receiver<RoutingDecision> {
-        self.inner.decisions.subscribe()
+        let rx = self.inner.decisions.subscribe();
+        self.inner.subscriptions.fetch_add(1, Relaxed);
+        self.inner.has_subscribers.store(true, Relaxed);
+        rx
     }
 
     /// The neural router's weights and learning figures.
@@ -577,11 +581,56 @@ impl Router {
 
     /// The last routing decisions, newest first (at most `decision_log_cap`).
     pub fn recent_decisions(&self, limit: usize) -> Vec<RoutingDecision> {
-        self.inner.log.recent(limit)
+        let mut all: Vec<RoutingDecision> = self
+            .inner
+            .stripes
+            .iter()
+            .flat_map(|s| s.log.recent(limit))
+            .collect();
+        all.sort_by_key(|d| std::cmp::Reverse(d.timestamp_ms));
+        all.truncate(limit);
+        all
     }
 }
 
 impl Inner {
+    /// The calling thread's stripe.
+    #[inline]
+    fn stripe(&self) -> &Stripe {
+        &self.stripes[stripe_index() % self.stripes.len()]
+    }
+
+    /// Summed counters: (submitted, completed, dropped, failed) read ends-first.
+    pub(crate) fn totals(&self) -> (u64, u64, u64, u64) {
+        let completed: u64 = self
+            .stripes
+            .iter()
+            .flat_map(|s| s.latency.iter())
+            .map(|w| w.count())
+            .sum();
+        let dropped: u64 = self
+            .stripes
+            .iter()
+            .flat_map(|s| s.dropped.iter())
+            .map(|c| c.load(Relaxed))
+            .sum();
+        let failed: u64 = self
+            .stripes
+            .iter()
+            .flat_map(|s| s.failed.iter())
+            .map(|c| c.load(Relaxed))
+            .sum();
+        // Every job is routed exactly once (the decision precedes its end), so the
+        // routed total read after the end counters is the submitted count.
+        let submitted: u64 = self
+            .stripes
+            .iter()
+            .flat_map(|s| s.routed.iter())
+            .map(|c| c.load(Relaxed))
+            .sum();
+        (submitted, completed, dropped, failed)
+    }
+
     /// Publishes a decision to the log and, when someone listens, the broadcast.
     #[inline]
     fn decide(
@@ -592,11 +641,12 @@ impl Inner {
         start: Instant,
         busy: usize,
     ) {
-        self.counters.routed[strategy.index()].fetch_add(1, Relaxed);
+        let stripe = self.stripe();
+        stripe.routed[strategy.index()].fetch_add(1, Relaxed);
         let pressure = f64::from_bits(self.pressure_score.load(Relaxed));
         let ts =
             self.epoch_unix_ms + start.saturating_duration_since(self.epoch).as_millis() as u64;
-        self.log.push(
+        stripe.log.push(
             hint.id,
             hint.kind,
             strategy,
@@ -606,7 +656,7 @@ impl Inner {
             busy,
             ts,
         );
-        if self.decisions.receiver_count() > 0 {
+        if self.has_subscribers.load(Relaxed) {
             let _ = self.decisions.send(RoutingDecision {
                 job_id: hint.id,
                 kind: hint.kind,
@@ -644,14 +694,19 @@ impl Inner {
         sample: Option<Context>,
     ) {
         let outcome = if ok {
-            let ns = start.elapsed().as_nanos() as u64;
-            self.latency[strategy.index()].record(ns);
+            let now = Instant::now();
+            let ns = now.saturating_duration_since(start).as_nanos() as u64;
+            let stripe = self.stripe();
+            stripe.latency[strategy.index()].record(
+                ns,
+                now.saturating_duration_since(self.epoch).as_nanos() as u64,
+            );
             if ns > budget_ns {
-                self.counters.late.fetch_add(1, Relaxed);
+                stripe.late.fetch_add(1, Relaxed);
             }
             Outcome::Completed { latency_ns: ns }
         } else {
-            self.counters.failed[strategy.index()].fetch_add(1, Relaxed);
+            self.stripe().failed[strategy.index()].fetch_add(1, Relaxed);
             Outcome::Failed
         };
         if let Some(ctx) = sample {
@@ -661,7 +716,7 @@ impl Inner {
 
     /// Records a job shed after being routed to `strategy`.
     fn record_drop(&self, strategy: Strategy, sample: Option<Context>) {
-        self.counters.dropped[strategy.index()].fetch_add(1, Relaxed);
+        self.stripe().dropped[strategy.index()].fetch_add(1, Relaxed);
         if let Some(ctx) = sample {
             self.learning.offer(ctx, strategy, Outcome::Dropped);
         }

@@ -1,11 +1,12 @@
 //! The stats snapshot.
 
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use serde::{Deserialize, Serialize};
 
 use super::Router;
-use crate::metrics::{LatencySummary, PressureSnapshot};
+use super::stripes::{Stripe, sum};
+use crate::metrics::{LatencySummary, LatencyWindow, PressureSnapshot};
 use crate::types::Strategy;
 
 /// Per-strategy figures.
@@ -72,25 +73,36 @@ pub struct RouterStats {
     pub adaptive_spawn_threshold: u64,
     /// True once `shutdown` began.
     pub shutting_down: bool,
+    /// The autoscaler's last recommendation (None before the first `autoscale_tick`).
+    pub autoscaler: Option<crate::autoscaler::Recommendation>,
 }
 
 impl Router {
-    /// Takes a snapshot. End counters are read before `submitted`, so `in_flight` is
-    /// never negative and the conservation identity holds for every snapshot.
+    /// Takes a snapshot. `submitted` is the sum of `routed`; each strategy's end counters
+    /// are read before its `routed`, so `in_flight` is never negative and the
+    /// conservation identity holds for every snapshot.
     pub fn stats(&self) -> RouterStats {
         let inner = &*self.inner;
         let alpha = inner.configured.load().ema_alpha;
+        let per = |f: fn(&Stripe, usize) -> &AtomicU64, i: usize| -> u64 {
+            inner.stripes.iter().map(|st| f(st, i).load(Relaxed)).sum()
+        };
+        // Per strategy, end counters first and `routed` last: a job is routed (and so
+        // submitted) before it can end, under the same strategy, so in_flight below is
+        // never negative and the identity holds for every snapshot.
         let strategies: Vec<StrategyStats> = Strategy::ALL
             .iter()
             .map(|&s| {
                 let i = s.index();
-                let latency = inner.latency[i].summary(alpha);
+                let windows: Vec<&LatencyWindow> =
+                    inner.stripes.iter().map(|st| &st.latency[i]).collect();
+                let latency = LatencyWindow::merged_summary(&windows, alpha);
                 StrategyStats {
                     strategy: s,
                     completed: latency.count,
-                    dropped: inner.counters.dropped[i].load(Relaxed),
-                    failed: inner.counters.failed[i].load(Relaxed),
-                    routed: inner.counters.routed[i].load(Relaxed),
+                    dropped: per(|st, i| &st.dropped[i], i),
+                    failed: per(|st, i| &st.failed[i], i),
+                    routed: per(|st, i| &st.routed[i], i),
                     latency,
                 }
             })
@@ -98,7 +110,8 @@ impl Router {
         let completed: u64 = strategies.iter().map(|s| s.completed).sum();
         let dropped: u64 = strategies.iter().map(|s| s.dropped).sum();
         let failed: u64 = strategies.iter().map(|s| s.failed).sum();
-        let submitted = inner.counters.submitted.load(Relaxed);
+        let late = sum(&inner.stripes, |st| &st.late);
+        let submitted: u64 = strategies.iter().map(|s| s.routed).sum();
         let (cpu_parallelism, cpu_queue_cap, cpu_slowdown) = inner.pool.shape();
         RouterStats {
             uptime_secs: inner.epoch.elapsed().as_secs_f64(),
@@ -107,7 +120,7 @@ impl Router {
             dropped,
             failed,
             in_flight: submitted.saturating_sub(completed + dropped + failed),
-            late: inner.counters.late.load(Relaxed),
+            late,
             strategies,
             pressure: inner
                 .pressure
@@ -127,6 +140,7 @@ impl Router {
             learning_samples_skipped: inner.learning.skipped.load(Relaxed),
             adaptive_spawn_threshold: inner.effective.load().spawn_threshold,
             shutting_down: inner.shutting_down.load(Relaxed),
+            autoscaler: self.autoscaler_last(),
         }
     }
 }

@@ -45,6 +45,9 @@ pub struct AppState {
     pub sse_slots: Arc<Semaphore>,
     /// The SSE cap.
     pub sse_limit: usize,
+    /// Set to `true` when the server begins its graceful shutdown; open SSE streams
+    /// end on it (otherwise a connected dashboard would hold the shutdown forever).
+    pub closing: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl AppState {
@@ -56,6 +59,7 @@ impl AppState {
             mutations,
             sse_slots: Arc::new(Semaphore::new(DEFAULT_SSE_LIMIT)),
             sse_limit: DEFAULT_SSE_LIMIT,
+            closing: Arc::new(tokio::sync::watch::Sender::new(false)),
         }
     }
 
@@ -132,6 +136,12 @@ pub async fn serve_on(
         tracing::warn!(%local, "bound to a non-loopback address without HELIX_API_TOKEN: mutating routes answer 403");
     }
     tracing::info!(%local, "serving HelixRouter");
+    let closing = state.closing.clone();
+    let shutdown = async move {
+        shutdown.await;
+        // Ends the SSE streams so the graceful shutdown can finish.
+        closing.send_replace(true);
+    };
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await

@@ -30,21 +30,27 @@ pub(crate) async fn decisions(
         .try_acquire_owned()
         .map_err(|_| AppError::TooManyStreams(state.sse_limit))?;
     let rx = state.router.subscribe_decisions();
-    let stream = BroadcastStream::new(rx).map(move |item| {
-        // The permit lives as long as the stream: dropping the connection frees the slot.
-        let _held = &permit;
-        let id = NEXT_EVENT_ID.fetch_add(1, Relaxed).to_string();
-        let event = match item {
-            Ok(d) => Event::default()
-                .id(id)
-                .json_data(&d)
-                .unwrap_or_else(|_| Event::default().comment("unencodable")),
-            Err(BroadcastStreamRecvError::Lagged(missed)) => Event::default()
-                .id(id)
-                .event("lagged")
-                .data(format!("{{\"missed\":{missed}}}")),
-        };
-        Ok(event)
-    });
+    let mut closing = state.closing.subscribe();
+    let stream = BroadcastStream::new(rx)
+        .map(move |item| {
+            // The permit lives as long as the stream: dropping the connection frees the slot.
+            let _held = &permit;
+            let id = NEXT_EVENT_ID.fetch_add(1, Relaxed).to_string();
+            let event = match item {
+                Ok(d) => Event::default()
+                    .id(id)
+                    .json_data(&d)
+                    .unwrap_or_else(|_| Event::default().comment("unencodable")),
+                Err(BroadcastStreamRecvError::Lagged(missed)) => Event::default()
+                    .id(id)
+                    .event("lagged")
+                    .data(format!("{{\"missed\":{missed}}}")),
+            };
+            Ok(event)
+        })
+        // The stream ends when the server shuts down (or its state is gone).
+        .take_until(async move {
+            let _ = closing.wait_for(|&c| c).await;
+        });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive")))
 }

@@ -194,7 +194,7 @@
     renderLatency(strategies);
     renderPressure(s.pressure || {});
     renderPool(s);
-    renderAutoscaler(s.autoscaler);
+    renderAutoscaler(s.autoscaler, s);
 
     var totals = $("totals");
     totals.setAttribute("data-seq", String(state.statsSeq));
@@ -247,7 +247,7 @@
       }
       return h("tr", { "data-s": x.strategy, "data-strategy": x.strategy }, [
         h("td", null, chip(x.strategy)),
-        h("td", { class: "num" }, fmtInt(x.routed)),
+        h("td", { class: "num col-routed" }, fmtInt(x.routed)),
         h("td", { class: "num", title: "window: " + fmtInt(l.window) + " samples" }, fmtInt(l.count)),
         cell(l.p50_us), cell(l.p95_us), cell(l.p99_us), cell(l.ema_us),
         cell(l.min_us, "col-min"), cell(l.max_us, "col-max")
@@ -282,17 +282,24 @@
     var cfg = state.config || {};
     var adaptive = s.adaptive_spawn_threshold;
     var dd = $("adaptive-threshold");
-    replaceChildren(dd, [fmtNs(adaptive)]);
+    replaceChildren(dd, [fmtNs(adaptive) + " est. cost"]);
     if (isNum(cfg.spawn_threshold) && isNum(adaptive) && cfg.spawn_threshold > 0 && adaptive !== cfg.spawn_threshold) {
       dd.appendChild(h("small", null, " ×" + (adaptive / cfg.spawn_threshold).toFixed(2) + " configured"));
     }
-    setText("configured-spawn-threshold", isNum(cfg.spawn_threshold) ? fmtNs(cfg.spawn_threshold) + " cost" : "—");
-    setText("inline-threshold", isNum(cfg.inline_threshold) ? fmtNs(cfg.inline_threshold) + " cost" : "—");
+    setText("configured-spawn-threshold", isNum(cfg.spawn_threshold) ? fmtNs(cfg.spawn_threshold) + " est. cost" : "—");
+    setText("inline-threshold", isNum(cfg.inline_threshold) ? fmtNs(cfg.inline_threshold) + " est. cost" : "—");
     meterText("cpu-running", s.cpu_running, s.cpu_parallelism, "workers");
     meterText("cpu-queue", s.cpu_queue_depth, s.cpu_queue_cap, "jobs");
-    setText("cpu-slowdown", isNum(s.cpu_slowdown) ? "×" + s.cpu_slowdown.toFixed(2) : "—");
+    replaceChildren($("cpu-slowdown"), isNum(s.cpu_slowdown)
+      ? ["×" + s.cpu_slowdown.toFixed(2) + " ", h("small", null, "of estimate")] : "—");
     setText("cpu-shed", fmtInt(s.cpu_shed_in_queue) + " jobs");
     setText("batch-depth", fmtInt(s.batch_queue_depth) + " jobs waiting");
+    var hasFlushes = isNum(s.batch_flushes_full) && isNum(s.batch_flushes_timer);
+    $("batch-flushes-item").hidden = !hasFlushes;
+    if (hasFlushes) setText("batch-flushes", fmtInt(s.batch_flushes_full) + " full · " + fmtInt(s.batch_flushes_timer) + " timed");
+    var skipped = $("nn-skipped");
+    skipped.hidden = !isNum(s.learning_samples_skipped);
+    if (isNum(s.learning_samples_skipped)) setText(skipped, fmtInt(s.learning_samples_skipped) + " skipped (learner busy)");
   }
   function meterText(id, value, cap, unit) {
     var dd = $(id);
@@ -304,7 +311,20 @@
     ]);
   }
 
-  function renderAutoscaler(a) {
+  function renderAutoscaler(a, s) {
+    var cfg = state.config || {};
+    setText("as-now", fmtInt(s.cpu_parallelism) + " workers · " + fmtInt(s.cpu_queue_cap) + " queue cap");
+    if (typeof cfg.enable_autoscaler === "boolean") {
+      var en = $("as-enabled");
+      setText(en, cfg.enable_autoscaler ? "on" : "off");
+      en.className = cfg.enable_autoscaler ? "on" : "off";
+    }
+    if (isNum(cfg.autoscale_min_parallelism)) {
+      setText("as-bounds-par", fmtInt(cfg.autoscale_min_parallelism) + "–" + fmtInt(cfg.autoscale_max_parallelism) + " workers");
+      setText("as-bounds-cap", fmtInt(cfg.autoscale_min_queue_cap) + "–" + fmtInt(cfg.autoscale_max_queue_cap) + " jobs");
+      setText("as-window", fmtInt(cfg.autoscale_window) + " obs · " + fmtInt(cfg.autoscale_horizon_secs) + " s");
+      setText("as-cooldown", fmtInt(cfg.autoscale_cooldown_secs) + " s");
+    }
     var empty = $("autoscaler-empty"), body = $("autoscaler-body");
     if (!a) {
       setText(empty, "no forecast yet");
@@ -313,7 +333,6 @@
     }
     empty.hidden = true; body.hidden = false;
     var f = a.forecast;
-    var cfg = state.config || {};
     setText("as-horizon", isNum(cfg.autoscale_horizon_secs) ? "in " + cfg.autoscale_horizon_secs + " s" : "");
     if (f) {
       setText("as-current", fmtRate(f.current_rate) + " jobs/s");
@@ -345,20 +364,21 @@
 
   // ----------------------------------------------------------------- neural
 
-  var heat = { snap: null, cellW: 0, cellH: 20 };
+  var heat = { snap: null, cellW: 0, cellH: 22 };
 
   function renderNeural(n) {
     setText("nn-epsilon", fmtPct(n.epsilon));
     setText("nn-samples", fmtInt(n.sample_count));
     setText("nn-reward", isNum(n.avg_reward) ? n.avg_reward.toFixed(3) : "—");
-    var warm = $("nn-warm");
     var cfg = state.config || {};
+    var warmup = isNum(cfg.neural_warmup_samples) ? cfg.neural_warmup_samples : null;
     if (n.warmed_up) {
-      setText(warm, cfg.enable_neural === false ? "warm, disabled" : "warm, steering");
+      setText("nn-warm", "warm");
+      setText("nn-warm-sub", cfg.enable_neural === false ? "disabled in config" : "may override the heuristic");
     } else {
-      setText(warm, "warming up" + (isNum(cfg.neural_warmup_samples) ? " (" + fmtInt(n.sample_count) + "/" + fmtInt(cfg.neural_warmup_samples) + ")" : ""));
+      setText("nn-warm", "warming up");
+      setText("nn-warm-sub", warmup ? fmtInt(n.sample_count) + " of " + fmtInt(warmup) + " samples" : "heuristic decides");
     }
-
     var strategies = Array.isArray(n.strategies) ? n.strategies : STRATEGIES;
     var rows = (n.per_kind || []).map(function (k) {
       var total = 0;
@@ -377,7 +397,7 @@
       return h("tr", null, [
         h("td", null, kindLabel(k.kind)),
         h("td", { class: "num" }, fmtInt(k.samples)),
-        h("td", { class: "num" }, k.samples && isNum(k.avg_reward) ? k.avg_reward.toFixed(3) : "—"),
+        h("td", { class: "num col-reward" }, k.samples && isNum(k.avg_reward) ? k.avg_reward.toFixed(3) : "—"),
         h("td", null, k.samples ? chip(k.preferred) : h("span", { class: "muted" }, "no data")),
         h("td", { class: "col-share" }, bar)
       ]);
@@ -400,15 +420,11 @@
 
   /** Feature family: the name with every "=value" removed ("bias", "log2_cost_ns&scaling"). */
   function featureGroup(name) { return String(name).replace(/=[^&]*/g, ""); }
-  var GROUP_LABEL = {
-    "bias": "bias",
-    "log2_cost_over_budget&pressure": "cost/budget × pressure",
-    "log2_cost_over_budget&scaling": "cost/budget × scaling",
-    "log2_budget_ms&queue_fill": "budget × queue fill",
-    "log2_cost_ns&scaling": "cost × scaling",
-    "queue_fill&scaling": "queue × scaling",
-    "kind": "kind"
-  };
+  /** "log2_cost_over_budget&pressure" -> "cost/budget × pressure". */
+  function groupLabel(key) {
+    return key.replace(/log2_/g, "").replace(/_(ms|ns|secs)\b/g, "").replace(/_over_/g, "/")
+      .replace(/&/g, " × ").replace(/_/g, " ");
+  }
 
   function drawHeat() {
     var snap = heat.snap;
@@ -425,9 +441,13 @@
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, cssW, cssH);
     if (!cols) return;
-    var maxAbs = 0;
-    snap.weights.forEach(function (r) { r.forEach(function (w) { if (isNum(w)) maxAbs = Math.max(maxAbs, Math.abs(w)); }); });
-    heat.maxAbs = maxAbs || 1;
+    // Colour scale: the 98th percentile of |weight|, so one outlier does not wash
+    // out the rest; cells beyond it are drawn at full colour.
+    var mags = [];
+    snap.weights.forEach(function (r) { r.forEach(function (w) { if (isNum(w) && w !== 0) mags.push(Math.abs(w)); }); });
+    mags.sort(function (a, b) { return a - b; });
+    heat.maxAbs = mags.length ? mags[Math.min(mags.length - 1, Math.floor(mags.length * 0.98))] || mags[mags.length - 1] : 1;
+    var clipped = mags.length && mags[mags.length - 1] > heat.maxAbs;
     var cw = cssW / cols;
     heat.cellW = cw;
     for (var r = 0; r < rows; r++) {
@@ -437,8 +457,8 @@
         ctx.fillRect(c * cw, r * heat.cellH, Math.ceil(cw), heat.cellH - 1);
       }
     }
-    setText("heat-min", "−" + heat.maxAbs.toFixed(2));
-    setText("heat-max", "+" + heat.maxAbs.toFixed(2));
+    setText("heat-min", (clipped ? "≤ " : "") + "−" + heat.maxAbs.toFixed(2));
+    setText("heat-max", (clipped ? "≥ " : "") + "+" + heat.maxAbs.toFixed(2));
 
     // Group labels under the columns.
     var groups = [], cur = null;
@@ -448,7 +468,7 @@
     });
     var nodes = groups.map(function (g) {
       var n = g.end - g.start + 1;
-      var label = GROUP_LABEL[g.key] || g.key;
+      var label = groupLabel(g.key);
       return h("span", {
         style: "left:" + (g.start * cw).toFixed(1) + "px;width:" + Math.max(0, n * cw - 2).toFixed(1) + "px",
         title: label + " (" + n + " features)"
@@ -553,12 +573,12 @@
     $("feed-lagged").hidden = false;
   }
 
-  function decisionRow(d) {
+  function decisionRow(d, flash) {
     var src = d.source || "";
-    return h("tr", { class: "feed-row fresh", "data-job-id": String(d.job_id), "data-s": d.strategy }, [
-      h("td", null, fmtClock(d.timestamp_ms)),
+    return h("tr", { class: flash ? "feed-row fresh" : "feed-row", "data-job-id": String(d.job_id), "data-s": d.strategy }, [
+      h("td", { class: "col-time" }, fmtClock(d.timestamp_ms)),
       h("td", { class: "num" }, "#" + d.job_id),
-      h("td", null, kindLabel(d.kind)),
+      h("td", { class: "col-kind" }, kindLabel(d.kind)),
       h("td", null, chip(d.strategy, true)),
       h("td", { class: "col-source src src-" + src }, src.replace("_", " ")),
       h("td", { class: "num col-cost" }, withUnit(fmtNs(d.compute_cost))),
@@ -574,7 +594,9 @@
     if (!feed.pending.length) return;
     var body = $("feed");
     var frag = document.createDocumentFragment();
-    for (var i = feed.pending.length - 1; i >= 0; i--) frag.appendChild(decisionRow(feed.pending[i]));
+    // Flash new rows only while they arrive slowly enough to be read one by one.
+    var flash = feed.pending.length <= 2;
+    for (var i = feed.pending.length - 1; i >= 0; i--) frag.appendChild(decisionRow(feed.pending[i], flash));
     feed.pending.length = 0;
     // Rows from the previous flush are no longer new.
     var olds = body.querySelectorAll("tr.fresh");
