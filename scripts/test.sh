@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
-# Runs every check HelixRouter's CI runs, installing what is missing first.
-# Usage: scripts/test.sh            (from anywhere inside the repository)
+# Runs every check HelixRouter's CI runs, installing what is missing first:
+# promtool (Debian's prometheus package), Chromium, Node.js/npm (for the browser
+# test's playwright-core driver; no browser download). Only the Rust toolchain is
+# assumed. Usage: scripts/test.sh   (from anywhere inside the repository)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 if ((${#need_apt[@]})); then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   echo "==> installing ${need_apt[*]} (apt)"
   $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
+echo "==> tools: $(promtool --version 2>&1 | head -1); $(chromium --version 2>/dev/null); node $(node --version)"
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
@@ -20,8 +25,13 @@ echo "==> cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 echo "==> cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked
-echo "==> cargo test"
+echo "==> cargo test (unit, integration, doc; promtool and the binary run for real)"
 cargo test --locked --all-targets
 cargo test --locked --doc
+echo "==> browser test (headless Chromium against the real binary)"
+cargo build --locked --bin helixrouter
+(cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+HELIX_BIN=target/debug/helixrouter node tests/browser/dashboard.test.mjs
 echo "==> cargo bench -- --test (benches still run)"
 cargo bench --locked -- --test
+echo "==> all checks passed"

@@ -76,6 +76,10 @@ config_struct! {
     cpu_parallelism: usize,
     /// CPU pool jobs waiting at most (beyond this, jobs are shed).
     cpu_queue_cap: usize,
+    /// Niceness (0..=19) of CPU pool threads, so the async workers win the cores when
+    /// both want them (keeps executor latency low under overload). Applies to workers
+    /// started after a change.
+    cpu_pool_nice: u8,
     /// CPU pool occupancy (running + queued) at which the backpressure gate closes.
     backpressure_busy_threshold: usize,
     /// A batch is flushed when it holds this many jobs.
@@ -143,6 +147,7 @@ impl Default for RouterConfig {
             spawn_threshold: 60_000,
             cpu_parallelism: cores,
             cpu_queue_cap: 512,
+            cpu_pool_nice: 10,
             backpressure_busy_threshold: 512,
             batch_max_size: 8,
             batch_max_delay_ms: 10,
@@ -337,6 +342,13 @@ impl RouterConfig {
             self.autoscale_max_queue_cap,
             MAX_QUEUE,
         );
+        if self.cpu_pool_nice > 19 {
+            v.push(Violation::new(
+                "cpu_pool_nice",
+                "must be <= 19",
+                self.cpu_pool_nice,
+            ));
+        }
         if self.batch_max_delay_ms > 60_000 {
             v.push(Violation::new(
                 "batch_max_delay_ms",

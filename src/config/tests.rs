@@ -161,6 +161,13 @@ fn autoscale_bounds_are_ordered() {
 }
 
 #[test]
+fn pool_niceness_is_a_valid_nice_value() {
+    assert!(fields(&with(|c| c.cpu_pool_nice = 19)).is_empty());
+    assert!(fields(&with(|c| c.cpu_pool_nice = 0)).is_empty());
+    assert_eq!(fields(&with(|c| c.cpu_pool_nice = 20)), ["cpu_pool_nice"]);
+}
+
+#[test]
 fn adaptive_factor_at_least_one() {
     assert!(fields(&with(|c| c.adaptive_p95_threshold_factor = 1.0)).is_empty());
     assert_eq!(

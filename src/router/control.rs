@@ -304,7 +304,8 @@ impl Inner {
     /// Installs a validated config: the live pool is resized and the effective config
     /// (with the adaptive threshold) republished. Callers hold `config_write`.
     pub(crate) fn install(&self, cfg: RouterConfig) {
-        self.pool.resize(cfg.cpu_parallelism, cfg.cpu_queue_cap);
+        self.pool
+            .resize(cfg.cpu_parallelism, cfg.cpu_queue_cap, cfg.cpu_pool_nice);
         let adaptive = self.adaptive_spawn.load(Relaxed);
         if adaptive < cfg.spawn_threshold || !cfg.enable_adaptive_threshold {
             self.adaptive_spawn.store(cfg.spawn_threshold, Relaxed);

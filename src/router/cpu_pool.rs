@@ -49,6 +49,8 @@ struct State {
     live: usize,
     /// Workers wanted; a worker above this exits after its current task.
     target: usize,
+    /// Niceness new workers give themselves.
+    nice: u8,
     queue_cap: usize,
     /// EMA of actual / estimated run time of pool tasks (the pool's observed speed).
     slowdown: f64,
@@ -89,7 +91,7 @@ impl std::fmt::Debug for CpuPool {
 }
 
 impl CpuPool {
-    pub(crate) fn new(parallelism: usize, queue_cap: usize) -> Self {
+    pub(crate) fn new(parallelism: usize, queue_cap: usize, nice: u8) -> Self {
         let inner = Arc::new(Inner {
             state: Mutex::new(State {
                 queue: VecDeque::with_capacity(queue_cap.min(4096)),
@@ -97,6 +99,7 @@ impl CpuPool {
                 live: 0,
                 next_worker: 0,
                 target: 0,
+                nice: 0,
                 queue_cap,
                 slowdown: 1.0,
                 service_secs: 0.0,
@@ -111,7 +114,7 @@ impl CpuPool {
             accepted: std::sync::atomic::AtomicU64::new(0),
         });
         let pool = CpuPool { inner };
-        pool.resize(parallelism, queue_cap);
+        pool.resize(parallelism, queue_cap, nice);
         pool
     }
 
@@ -158,11 +161,12 @@ impl CpuPool {
     /// Applies a new parallelism and queue cap to the live pool: extra workers are
     /// started at once; surplus workers exit after their current task. Tasks already
     /// queued beyond a smaller cap stay queued (nothing admitted is lost).
-    pub(crate) fn resize(&self, parallelism: usize, queue_cap: usize) {
+    pub(crate) fn resize(&self, parallelism: usize, queue_cap: usize, nice: u8) {
         let mut st = self.lock();
         if st.closed {
             return;
         }
+        st.nice = nice;
         st.target = parallelism.max(1);
         st.queue_cap = queue_cap.max(1);
         let to_start = st.target.saturating_sub(st.live);
@@ -171,9 +175,13 @@ impl CpuPool {
             st.next_worker += 1;
             st.live += 1;
             let pool = self.clone();
+            let nice = st.nice;
             let spawned = std::thread::Builder::new()
                 .name(format!("helix-cpu-{slot}"))
-                .spawn(move || pool.worker(slot));
+                .spawn(move || {
+                    lower_priority(nice);
+                    pool.worker(slot)
+                });
             if let Err(e) = spawned {
                 st.live -= 1;
                 tracing::error!(error = %e, "could not start a cpu pool worker");
@@ -328,5 +336,52 @@ impl CpuPool {
                 .unwrap_or_else(|e| e.into_inner().0);
         }
         true
+    }
+}
+
+/// Gives the calling thread niceness `nice` (0..=19) so async workers win the cores.
+/// Failure (e.g. a platform without niceness) is logged once per worker and ignored:
+/// the pool still works, only without the priority gap.
+fn lower_priority(nice: u8) {
+    use thread_priority::{ThreadPriority, ThreadPriorityValue, set_current_thread_priority};
+    if nice == 0 {
+        return;
+    }
+    // thread_priority maps p in 0..=99 onto niceness -20 + floor(39 × (1 − p/99)).
+    let cross = (99.0 * (1.0 - (f64::from(nice.min(19)) + 20.0) / 39.0)).floor() as u8;
+    let result = ThreadPriorityValue::try_from(cross)
+        .map_err(|e| e.to_string())
+        .and_then(|v| {
+            set_current_thread_priority(ThreadPriority::Crossplatform(v)).map_err(|e| e.to_string())
+        });
+    if let Err(e) = result {
+        tracing::debug!(nice, error = %e, "could not lower cpu pool thread priority");
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    fn own_nice() -> i32 {
+        // Field 19 of /proc/thread-self/stat is the niceness.
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        after.split_whitespace().nth(16).unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn pool_threads_run_at_the_configured_niceness() {
+        let pool = CpuPool::new(1, 4, 10);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let task = PoolTask {
+            deadline: Instant::now() + Duration::from_secs(5),
+            est_ns: 1,
+            job: Box::new(move |_| tx.send(own_nice()).unwrap()),
+        };
+        assert!(pool.try_submit(task).is_ok());
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), 10);
+        assert_eq!(own_nice(), 0, "the caller's thread is untouched");
+        assert!(pool.close(Duration::from_secs(5)));
     }
 }

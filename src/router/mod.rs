@@ -249,7 +249,7 @@ impl Router {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
         let inner = Arc::new(Inner {
-            pool: CpuPool::new(cfg.cpu_parallelism, cfg.cpu_queue_cap),
+            pool: CpuPool::new(cfg.cpu_parallelism, cfg.cpu_queue_cap, cfg.cpu_pool_nice),
             batcher: Batcher::new(),
             counters: Counters::default(),
             stripes: (0..STRIPES)
