@@ -166,6 +166,8 @@ pub(crate) struct Inner {
     /// Set once by `shutdown`; new work is rejected after it.
     pub(crate) shutting_down: AtomicBool,
     pub(crate) epoch: Instant,
+    /// `epoch` on the hot path's clock (quanta).
+    pub(crate) clock_epoch: quanta::Instant,
     pub(crate) epoch_unix_ms: u64,
     pub(crate) control: Mutex<control::ControlState>,
     pub(crate) learning: Learning,
@@ -262,6 +264,7 @@ impl Router {
             decisions,
             shutting_down: AtomicBool::new(false),
             epoch: Instant::now(),
+            clock_epoch: quanta::Instant::now(),
             epoch_unix_ms,
             adaptive_spawn: AtomicU64::new(cfg.spawn_threshold),
             control: Mutex::new(control::ControlState::new(&cfg)),
@@ -298,7 +301,8 @@ impl Router {
         F: FnOnce() -> T + Send + 'static,
     {
         let inner = &*self.inner;
-        let start = Instant::now();
+        // quanta's TSC clock costs a fraction of `std::time::Instant::now()` here.
+        let start = quanta::Instant::now();
         if inner.shutting_down.load(Relaxed) {
             inner.decide(&hint, Strategy::Drop, DecisionSource::Shutdown, start, 0);
             inner.record_drop(Strategy::Drop, None);
@@ -388,7 +392,8 @@ impl Router {
             Strategy::CpuPool => {
                 let (job, rx) = self.pool_job(Strategy::CpuPool, start, budget_ns, sample, work);
                 let task = PoolTask {
-                    deadline: start + Duration::from_nanos(budget_ns),
+                    deadline: Instant::now()
+                        + Duration::from_nanos(budget_ns).saturating_sub(start.elapsed()),
                     est_ns: hint.compute_cost,
                     job,
                 };
@@ -412,7 +417,8 @@ impl Router {
                 let (job, rx) = self.pool_job(Strategy::Batch, start, budget_ns, sample, work);
                 let entry = BatchEntry {
                     enqueued: tokio::time::Instant::now(),
-                    deadline: start + Duration::from_nanos(budget_ns),
+                    deadline: Instant::now()
+                        + Duration::from_nanos(budget_ns).saturating_sub(start.elapsed()),
                     est_ns: hint.compute_cost,
                     job,
                 };
@@ -449,7 +455,7 @@ impl Router {
     fn pool_job<T, F>(
         &self,
         strategy: Strategy,
-        start: Instant,
+        start: quanta::Instant,
         budget_ns: u64,
         sample: Option<Context>,
         work: F,
@@ -638,14 +644,16 @@ impl Inner {
         hint: &WorkHint,
         strategy: Strategy,
         source: DecisionSource,
-        start: Instant,
+        start: quanta::Instant,
         busy: usize,
     ) {
         let stripe = self.stripe();
         stripe.routed[strategy.index()].fetch_add(1, Relaxed);
         let pressure = f64::from_bits(self.pressure_score.load(Relaxed));
-        let ts =
-            self.epoch_unix_ms + start.saturating_duration_since(self.epoch).as_millis() as u64;
+        let ts = self.epoch_unix_ms
+            + start
+                .saturating_duration_since(self.clock_epoch)
+                .as_millis() as u64;
         stripe.log.push(
             hint.id,
             hint.kind,
@@ -688,18 +696,18 @@ impl Inner {
     fn finish(
         &self,
         strategy: Strategy,
-        start: Instant,
+        start: quanta::Instant,
         budget_ns: u64,
         ok: bool,
         sample: Option<Context>,
     ) {
         let outcome = if ok {
-            let now = Instant::now();
+            let now = quanta::Instant::now();
             let ns = now.saturating_duration_since(start).as_nanos() as u64;
             let stripe = self.stripe();
             stripe.latency[strategy.index()].record(
                 ns,
-                now.saturating_duration_since(self.epoch).as_nanos() as u64,
+                now.saturating_duration_since(self.clock_epoch).as_nanos() as u64,
             );
             if ns > budget_ns {
                 stripe.late.fetch_add(1, Relaxed);

@@ -45,8 +45,10 @@ pub(crate) async fn require_mutation_rights(
                 .headers()
                 .get(AUTHORIZATION)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .unwrap_or("");
+                .and_then(|v| v.split_once(' '))
+                // The scheme is case-insensitive (RFC 9110 §11.1); the token is not.
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                .map_or("", |(_, token)| token.trim_start());
             if bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
                 next.run(req).await
             } else {
