@@ -25,6 +25,22 @@ fn tiny_jobs(n: u64, salt: u64) -> Vec<Job> {
         .collect()
 }
 
+/// Awaits `f(job)` for each job in turn and returns the total time (jobs were built
+/// before the clock starts).
+fn time_each<Fut: std::future::Future>(
+    rt: &tokio::runtime::Runtime,
+    jobs: Vec<Job>,
+    mut f: impl FnMut(Job) -> Fut,
+) -> Duration {
+    rt.block_on(async {
+        let t = Instant::now();
+        for j in jobs {
+            black_box(f(j).await);
+        }
+        t.elapsed()
+    })
+}
+
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -51,27 +67,13 @@ fn submit_inline(c: &mut Criterion) {
     g.bench_function("submit_inline", |b| {
         b.iter_custom(|iters| {
             salt += 1;
-            let jobs = tiny_jobs(iters, salt);
-            rt.block_on(async {
-                let t = Instant::now();
-                for j in jobs {
-                    black_box(router.submit(j).await);
-                }
-                t.elapsed()
-            })
+            time_each(&rt, tiny_jobs(iters, salt), |j| router.submit(j))
         })
     });
     g.bench_function("submit_one_inline", |b| {
         b.iter_custom(|iters| {
             salt += 1;
-            let jobs = tiny_jobs(iters, salt);
-            rt.block_on(async {
-                let t = Instant::now();
-                for j in jobs {
-                    black_box(router.submit_one(j).await);
-                }
-                t.elapsed()
-            })
+            time_each(&rt, tiny_jobs(iters, salt), |j| router.submit_one(j))
         })
     });
     g.bench_function("run_closure_inline", |b| {

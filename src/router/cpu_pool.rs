@@ -191,8 +191,13 @@ impl CpuPool {
         self.inner.work.notify_all();
     }
 
-    /// Queues `task` if its deadline can be met, else returns it with the reason.
-    pub(crate) fn try_submit(&self, task: PoolTask) -> Result<(), (PoolReject, PoolTask)> {
+    /// Queues `task` if its deadline can be met (when `admission` is on), else returns
+    /// it with the reason. Bounded by the queue cap either way; never blocks on work.
+    pub(crate) fn try_submit(
+        &self,
+        task: PoolTask,
+        admission: bool,
+    ) -> Result<(), (PoolReject, PoolTask)> {
         let now = Instant::now();
         let mut st = self.lock();
         if st.closed {
@@ -202,55 +207,27 @@ impl CpuPool {
             return Err((PoolReject::QueueFull, task));
         }
         let pos = st.queue.partition_point(|q| q.deadline <= task.deadline);
-        let running_remaining: u64 = st
-            .running
-            .iter()
-            .map(|&(_, start, est)| {
-                let expected = (est as f64 * st.slowdown) as u64;
-                expected.saturating_sub(now.duration_since(start).as_nanos() as u64)
-            })
-            .sum();
-        let ahead_ns: u64 = st.queue.iter().take(pos).map(|q| q.est_ns).sum();
-        let work = QueuedWork {
-            running_remaining_ns: running_remaining,
-            ahead_ns,
-            own_ns: task.est_ns,
-            workers: st.target,
-            slowdown: st.slowdown,
-        };
-        let budget_ns = task.deadline.saturating_duration_since(now).as_nanos() as u64;
-        if let Admission::Reject { estimated_ns } = admission::admit(&work, budget_ns) {
-            return Err((PoolReject::Unmeetable { estimated_ns }, task));
+        if admission {
+            let running_remaining_ns: u64 = st
+                .running
+                .iter()
+                .map(|&(_, start, est)| {
+                    let expected = (est as f64 * st.slowdown) as u64;
+                    expected.saturating_sub(now.duration_since(start).as_nanos() as u64)
+                })
+                .sum();
+            let work = QueuedWork {
+                running_remaining_ns,
+                ahead_ns: st.queue.iter().take(pos).map(|q| q.est_ns).sum(),
+                own_ns: task.est_ns,
+                workers: st.target,
+                slowdown: st.slowdown,
+            };
+            let budget_ns = task.deadline.saturating_duration_since(now).as_nanos() as u64;
+            if let Admission::Reject { estimated_ns } = admission::admit(&work, budget_ns) {
+                return Err((PoolReject::Unmeetable { estimated_ns }, task));
+            }
         }
-        st.queue.insert(
-            pos,
-            Queued {
-                deadline: task.deadline,
-                est_ns: task.est_ns,
-                task,
-            },
-        );
-        self.inner.queued.store(st.queue.len(), Relaxed);
-        self.inner.busy.fetch_add(1, Relaxed);
-        self.inner.accepted.fetch_add(1, Relaxed);
-        drop(st);
-        self.inner.work.notify_one();
-        Ok(())
-    }
-
-    /// Queues `task` without deadline admission (still bounded by the queue cap).
-    pub(crate) fn try_submit_unchecked(
-        &self,
-        task: PoolTask,
-    ) -> Result<(), (PoolReject, PoolTask)> {
-        let mut st = self.lock();
-        if st.closed {
-            return Err((PoolReject::Closed, task));
-        }
-        if st.queue.len() >= st.queue_cap {
-            return Err((PoolReject::QueueFull, task));
-        }
-        let pos = st.queue.partition_point(|q| q.deadline <= task.deadline);
         st.queue.insert(
             pos,
             Queued {
@@ -379,7 +356,7 @@ mod tests {
             est_ns: 1,
             job: Box::new(move |_| tx.send(own_nice()).unwrap()),
         };
-        assert!(pool.try_submit(task).is_ok());
+        assert!(pool.try_submit(task, true).is_ok());
         assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), 10);
         assert_eq!(own_nice(), 0, "the caller's thread is untouched");
         assert!(pool.close(Duration::from_secs(5)));

@@ -397,12 +397,7 @@ impl Router {
                     est_ns: hint.compute_cost,
                     job,
                 };
-                let admitted = if cfg.enable_admission {
-                    inner.pool.try_submit(task)
-                } else {
-                    inner.pool.try_submit_unchecked(task)
-                };
-                if let Err((why, task)) = admitted {
+                if let Err((why, task)) = inner.pool.try_submit(task, cfg.enable_admission) {
                     drop(task);
                     return Err(inner.reject_pool(
                         Strategy::CpuPool,
@@ -513,12 +508,7 @@ impl Router {
             est_ns,
             job,
         };
-        let r = if admission {
-            self.inner.pool.try_submit(task)
-        } else {
-            self.inner.pool.try_submit_unchecked(task)
-        };
-        if let Err((_, task)) = r {
+        if let Err((_, task)) = self.inner.pool.try_submit(task, admission) {
             (task.job)(Exec::Shed);
         }
     }
