@@ -2,21 +2,30 @@
 //! dashboard's files (`assets/`) are embedded at build time.
 //!
 //! [`app`] builds the `axum::Router` (tests drive it without a socket); [`serve`]
-//! binds and runs it until a shutdown signal.
+//! binds and runs it until a shutdown signal; [`serve_on_with`] serves it on a bound
+//! listener with explicit connection-level [`ServeLimits`] (slow-loris header
+//! timeout, connection cap, write-stall timeout).
 
 mod api;
 pub mod auth;
 pub mod error;
 mod sse;
 
+use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::middleware;
 use axum::routing::{get, post};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower_http::timeout::TimeoutLayer;
@@ -31,6 +40,40 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default cap on concurrent SSE clients.
 pub const DEFAULT_SSE_LIMIT: usize = 64;
+/// Default time a client has to send a complete request head (slow-loris guard).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default cap on open connections.
+pub const MAX_CONNECTIONS: usize = 1_024;
+/// Default time a write to a client may stay blocked before the connection is closed.
+pub const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a graceful shutdown waits for open connections before dropping them.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Connection-level limits of the server (see [`serve_on_with`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServeLimits {
+    /// A client must deliver a complete request head within this time, counted from
+    /// when the server starts waiting for it (connection open, or the end of the
+    /// previous response on a keep-alive connection). Closes slow-loris and idle
+    /// keep-alive connections.
+    pub header_read_timeout: Duration,
+    /// Open connections at most; further clients wait in the listen backlog until a
+    /// connection closes.
+    pub max_connections: usize,
+    /// A connection whose writes make no progress for this long (a client that stopped
+    /// reading, e.g. a stuck event-stream consumer) is closed, freeing its slots.
+    pub write_stall_timeout: Duration,
+}
+
+impl Default for ServeLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: HEADER_READ_TIMEOUT,
+            max_connections: MAX_CONNECTIONS,
+            write_stall_timeout: WRITE_STALL_TIMEOUT,
+        }
+    }
+}
 
 /// Shared state of the handlers.
 #[derive(Clone, Debug)]
@@ -121,7 +164,8 @@ pub async fn serve(router: Router, addr: SocketAddr) -> std::io::Result<()> {
     serve_on(listener, AppState::new(router, policy), shutdown_signal()).await
 }
 
-/// Serves on an already bound listener until `shutdown` resolves.
+/// Serves on an already bound listener until `shutdown` resolves, with the default
+/// [`ServeLimits`].
 ///
 /// # Errors
 ///
@@ -131,20 +175,192 @@ pub async fn serve_on(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_on_with(listener, state, shutdown, ServeLimits::default()).await
+}
+
+/// Serves on an already bound listener until `shutdown` resolves, enforcing `limits`
+/// per connection. HTTP/1.1 only. On shutdown: stops accepting, ends the SSE streams,
+/// lets in-flight requests finish (at most [`DRAIN_TIMEOUT`]), then returns.
+///
+/// # Errors
+///
+/// When the listener's address cannot be read.
+pub async fn serve_on_with(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    limits: ServeLimits,
+) -> std::io::Result<()> {
     let local = listener.local_addr()?;
     if matches!(state.mutations, MutationPolicy::Disabled) {
         tracing::warn!(%local, "bound to a non-loopback address without HELIX_API_TOKEN: mutating routes answer 403");
     }
-    tracing::info!(%local, "serving HelixRouter");
+    tracing::info!(%local, ?limits, "serving HelixRouter");
     let closing = state.closing.clone();
-    let shutdown = async move {
-        shutdown.await;
-        // Ends the SSE streams so the graceful shutdown can finish.
-        closing.send_replace(true);
-    };
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let service = TowerToHyperService::new(app(state));
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    let builder = builder.http1_only();
+    let max_connections = limits
+        .max_connections
+        .clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
+    // One permit per open connection; after shutdown, holding them all means drained.
+    let slots = Arc::new(Semaphore::new(max_connections));
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        // Wait for a free connection slot first: past the cap, clients queue in the
+        // kernel's backlog instead of costing us a task each.
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            () = &mut shutdown => break,
+        };
+        let stream = match accepted {
+            Ok((stream, _peer)) => stream,
+            Err(e) if is_connection_error(&e) => continue,
+            Err(e) => {
+                // E.g. out of file descriptors: back off instead of spinning.
+                tracing::error!(error = %e, "accept failed; retrying in 1 s");
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    () = &mut shutdown => break,
+                }
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let io = TokioIo::new(StallGuard::new(stream, limits.write_stall_timeout));
+        let conn = builder.serve_connection(io, service.clone()).into_owned();
+        let mut stop = closing.subscribe();
+        tokio::spawn(async move {
+            let mut conn = std::pin::pin!(conn);
+            let ended = tokio::select! {
+                r = conn.as_mut() => r,
+                () = async { let _ = stop.wait_for(|&c| c).await; } => {
+                    // Finish the request in flight, then close (idle: close now).
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = ended {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    // Ends the SSE streams so the graceful shutdown can finish.
+    closing.send_replace(true);
+    let drained =
+        tokio::time::timeout(DRAIN_TIMEOUT, slots.acquire_many(max_connections as u32)).await;
+    if drained.is_err() {
+        tracing::warn!(timeout = ?DRAIN_TIMEOUT, "connections still open after the drain timeout; closing them");
+    }
+    Ok(())
+}
+
+fn is_connection_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    )
+}
+
+/// A connection whose writes fail with `TimedOut` once they have been blocked (the
+/// peer not reading) for longer than the limit. Progress resets the clock.
+struct StallGuard<T> {
+    inner: T,
+    limit: Duration,
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<T> StallGuard<T> {
+    fn new(inner: T, limit: Duration) -> Self {
+        Self {
+            inner,
+            limit,
+            stalled: None,
+        }
+    }
+
+    /// Maps a write-side poll: `Pending` arms (or checks) the stall timer, anything
+    /// else disarms it.
+    fn guard<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<io::Result<R>>,
+    ) -> Poll<io::Result<R>> {
+        if polled.is_ready() {
+            self.stalled = None;
+            return polled;
+        }
+        let limit = self.limit;
+        let timer = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        if timer.as_mut().poll(cx).is_ready() {
+            self.stalled = None;
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "client stopped reading: write stalled",
+            )));
+        }
+        Poll::Pending
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for StallGuard<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for StallGuard<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.guard(cx, polled)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.guard(cx, polled)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let polled = Pin::new(&mut self.inner).poll_flush(cx);
+        self.guard(cx, polled)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let polled = Pin::new(&mut self.inner).poll_shutdown(cx);
+        self.guard(cx, polled)
+    }
 }
 
 /// Resolves on SIGINT (ctrl-c) or SIGTERM.
