@@ -822,3 +822,19 @@ async fn open_policy_accepts_mutations_without_a_header() {
     assert_eq!(v["batch_max_size"], json!(16));
     r.shutdown().await;
 }
+
+#[tokio::test]
+async fn telemetry_must_be_an_object() {
+    let r = router();
+    let app = app_with(&r, MutationPolicy::Open);
+    for body in ["[0.5]", "0.5", "\"0.5\""] {
+        let reply = send(&app, json_req("POST", "/api/telemetry", body)).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {}",
+            reply.text()
+        );
+    }
+    assert_eq!(r.stats().pressure.external, None, "nothing was applied");
+}

@@ -265,8 +265,9 @@ impl NeuralRouter {
     /// [`WeightsError::Io`] if `path` cannot be read, otherwise as for
     /// [`NeuralRouter::from_json`].
     pub fn load(path: &Path, cfg: NeuralConfig) -> Result<NeuralRouter, WeightsError> {
-        let text = fs::read_to_string(path).map_err(io_err(path))?;
-        NeuralRouter::from_json(&text, cfg)
+        let bytes = fs::read(path).map_err(io_err(path))?;
+        // Invalid UTF-8 is a corrupt document (a parse error), not an I/O problem.
+        NeuralRouter::from_json(&String::from_utf8_lossy(&bytes), cfg)
     }
 }
 

@@ -91,9 +91,22 @@ pub(crate) struct Telemetry {
 
 pub(crate) async fn telemetry(
     State(state): State<AppState>,
-    body: Result<Json<Telemetry>, JsonRejection>,
+    body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Json<Value>, AppError> {
-    let Json(t) = body?;
+    // Parsed as a value first: malformed JSON stays a 400, and only an object is
+    // accepted (serde alone would also take `[0.5]`).
+    let Json(value) = body?;
+    let unprocessable = |message: String| AppError::Body {
+        status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+        message,
+    };
+    if !value.is_object() {
+        return Err(unprocessable(
+            "telemetry body must be a JSON object like {\"pressure\": 0.5}".into(),
+        ));
+    }
+    let t: Telemetry =
+        serde_json::from_value(value).map_err(|e| unprocessable(format!("telemetry body: {e}")))?;
     state.router.set_external_pressure(t.pressure)?;
     Ok(Json(
         json!({ "accepted": t.pressure, "pressure": state.router.stats().pressure }),

@@ -10,7 +10,7 @@ use super::AppState;
 use super::error::AppError;
 
 /// Who may mutate: decided once at start from the token and the bind address.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum MutationPolicy {
     /// Loopback bind and no token: anyone who can reach the socket (this host).
     Open,
@@ -18,6 +18,17 @@ pub enum MutationPolicy {
     Token(String),
     /// Non-loopback bind without a token: mutating routes answer 403.
     Disabled,
+}
+
+impl std::fmt::Debug for MutationPolicy {
+    /// Never prints the token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MutationPolicy::Open => f.write_str("Open"),
+            MutationPolicy::Token(_) => f.write_str("Token(<redacted>)"),
+            MutationPolicy::Disabled => f.write_str("Disabled"),
+        }
+    }
 }
 
 impl MutationPolicy {
@@ -55,5 +66,16 @@ pub(crate) async fn require_mutation_rights(
                 AppError::Unauthorized.into_response()
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MutationPolicy;
+
+    #[test]
+    fn debug_never_prints_the_token() {
+        let p = MutationPolicy::new(Some("s3cret".into()), true);
+        assert_eq!(format!("{p:?}"), "Token(<redacted>)");
     }
 }
