@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check HelixRouter's CI runs, installing what is missing first:
 # promtool (Debian's prometheus package), Chromium, Node.js/npm (for the browser
-# test's playwright-core driver; no browser download). Only the Rust toolchain is
-# assumed. Usage: scripts/test.sh   (from anywhere inside the repository)
+# test's playwright-core driver; no browser download) and cargo-fuzz. Only the Rust
+# toolchain is assumed. Usage: scripts/test.sh   (from anywhere inside the repository)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +32,8 @@ echo "==> browser test (headless Chromium against the real binary)"
 cargo build --locked --bin helixrouter
 (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
 HELIX_BIN=target/debug/helixrouter node tests/browser/dashboard.test.mjs
+echo "==> fuzzing (cargo-fuzz on stable, bounded time per target; a crash fails)"
+scripts/fuzz.sh "${FUZZ_SECS:-20}"
 echo "==> cargo bench -- --test (benches still run)"
 cargo bench --locked -- --test
 echo "==> all checks passed"
