@@ -11,6 +11,7 @@
 
 pub mod autoscaler;
 pub mod config;
+pub mod harness;
 pub mod metrics;
 pub mod neural_router;
 pub mod router;

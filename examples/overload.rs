@@ -1,0 +1,102 @@
+//! Overload harness: HelixRouter vs `tokio::spawn`, `spawn_blocking` and a tower
+//! concurrency limit + load shed, on the same seeded open-loop schedule at a sweep of
+//! offered loads. Prints a table, writes `overload.json` and `overload.svg`.
+//!
+//! ```text
+//! cargo run --release --example overload -- --secs-per-step 2 --loads 0.5,1,2,4 --out-dir target/overload
+//! cargo run --release --example overload -- --quick
+//! ```
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use helixrouter::harness::{ExecutorKind, HarnessConfig, chart, run};
+
+/// Drive every executor with the same Poisson schedule at each offered load.
+#[derive(Debug, Parser)]
+#[command(name = "overload", about)]
+struct Args {
+    /// Arrival window per (load, executor) step, seconds [default: 2, or 0.5 with --quick].
+    #[arg(long)]
+    secs_per_step: Option<f64>,
+    /// Offered loads as multiples of the measured capacity [default: 0.5,1,2,4, or 1,4
+    /// with --quick].
+    #[arg(long, value_delimiter = ',')]
+    loads: Option<Vec<f64>>,
+    /// Base seed of the arrival schedules.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Where overload.json and overload.svg are written.
+    #[arg(long, default_value = "target/overload")]
+    out_dir: PathBuf,
+    /// Short run: 0.5 s per step at 1× and 4×, shorter calibration.
+    #[arg(long)]
+    quick: bool,
+    /// Executors to run, comma-separated [default: all]: helix_learning, helix_static,
+    /// spawn, spawn_blocking, tower_limit_shed.
+    #[arg(long, value_delimiter = ',')]
+    executors: Option<Vec<ExecutorKind>>,
+    /// Cores to use (Tokio workers, router pool, tower limit, capacity) [default: all].
+    #[arg(long)]
+    cores: Option<usize>,
+    /// Use the classes' nominal costs instead of timing them.
+    #[arg(long)]
+    no_calibrate: bool,
+    /// Do not draw the progress bar.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let mut cfg = if args.quick {
+        HarnessConfig::quick()
+    } else {
+        HarnessConfig::default()
+    };
+    if let Some(s) = args.secs_per_step {
+        cfg.secs_per_step = s;
+    }
+    if let Some(l) = args.loads {
+        cfg.loads = l;
+    }
+    if let Some(e) = args.executors {
+        cfg.executors = e;
+    }
+    if let Some(c) = args.cores {
+        cfg.cores = c;
+        cfg.router.cpu_parallelism = c;
+    }
+    if args.no_calibrate {
+        cfg.calibrate_per_class = Duration::ZERO;
+    }
+    cfg.seed = args.seed;
+    cfg.progress = !args.no_progress;
+
+    let report = match run(&cfg) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("overload: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    print!("{}", report.render_table());
+    if let Err(e) = std::fs::create_dir_all(&args.out_dir) {
+        eprintln!("overload: creating {}: {e}", args.out_dir.display());
+        return ExitCode::FAILURE;
+    }
+    let json = args.out_dir.join("overload.json");
+    let svg = args.out_dir.join("overload.svg");
+    if let Err(e) = report.write_json(&json) {
+        eprintln!("overload: {e}");
+        return ExitCode::FAILURE;
+    }
+    if let Err(e) = chart::write_svg(&report, &svg) {
+        eprintln!("overload: {e}");
+        return ExitCode::FAILURE;
+    }
+    println!("\nwrote {} and {}", json.display(), svg.display());
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,415 @@
+//! The executors compared on the same schedule, and the per-job task that drives one
+//! job through one of them and records how it ended.
+
+use std::fmt;
+use std::hint::black_box;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use tower::load_shed::error::Overloaded;
+use tower::util::BoxCloneService;
+use tower::{BoxError, Service, ServiceBuilder, ServiceExt};
+
+use super::HarnessError;
+use super::stats::{Outcome, completed_outcome};
+use super::workload::{JobClass, WorkKind, execute};
+use crate::config::RouterConfig;
+use crate::router::{Rejected, Router, WorkHint};
+
+/// An executor the harness compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExecutorKind {
+    /// HelixRouter with `enable_neural = true` (the learned router may override).
+    HelixLearning,
+    /// HelixRouter with `enable_neural = false` (heuristic policy + admission only).
+    HelixStatic,
+    /// Every job in its own `tokio::spawn`ed task, on the async workers.
+    Spawn,
+    /// Every job through `tokio::task::spawn_blocking` (unbounded queue, up to 512 threads).
+    SpawnBlocking,
+    /// tower's `LoadShedLayer` over `ConcurrencyLimitLayer(cores)` over a service that
+    /// runs the job with `spawn_blocking`: at most `cores` jobs run, the rest are shed.
+    TowerLimitShed,
+}
+
+impl ExecutorKind {
+    /// Every executor, in report order.
+    pub const ALL: [ExecutorKind; 5] = [
+        ExecutorKind::HelixLearning,
+        ExecutorKind::HelixStatic,
+        ExecutorKind::Spawn,
+        ExecutorKind::SpawnBlocking,
+        ExecutorKind::TowerLimitShed,
+    ];
+
+    /// The snake_case id used in JSON and on the command line.
+    pub const fn id(self) -> &'static str {
+        match self {
+            ExecutorKind::HelixLearning => "helix_learning",
+            ExecutorKind::HelixStatic => "helix_static",
+            ExecutorKind::Spawn => "spawn",
+            ExecutorKind::SpawnBlocking => "spawn_blocking",
+            ExecutorKind::TowerLimitShed => "tower_limit_shed",
+        }
+    }
+
+    /// A human label for tables and charts.
+    pub const fn label(self) -> &'static str {
+        match self {
+            ExecutorKind::HelixLearning => "helix (learning)",
+            ExecutorKind::HelixStatic => "helix (no learning)",
+            ExecutorKind::Spawn => "tokio::spawn",
+            ExecutorKind::SpawnBlocking => "spawn_blocking",
+            ExecutorKind::TowerLimitShed => "tower limit+shed",
+        }
+    }
+
+    /// True for the HelixRouter variants.
+    pub const fn is_helix(self) -> bool {
+        matches!(
+            self,
+            ExecutorKind::HelixLearning | ExecutorKind::HelixStatic
+        )
+    }
+}
+
+impl fmt::Display for ExecutorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+impl FromStr for ExecutorKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ExecutorKind::ALL
+            .into_iter()
+            .find(|k| k.id() == s.trim())
+            .ok_or_else(|| {
+                let ids: Vec<&str> = ExecutorKind::ALL.iter().map(|k| k.id()).collect();
+                format!("unknown executor `{s}`; expected one of {}", ids.join(", "))
+            })
+    }
+}
+
+/// Outcome codes stored in a [`Slot`]; 0 means the job has not ended yet.
+const PENDING: u8 = 0;
+
+fn encode(o: Outcome) -> u8 {
+    match o {
+        Outcome::OnTime => 1,
+        Outcome::Late => 2,
+        Outcome::Dropped => 3,
+        Outcome::Failed => 4,
+        Outcome::Unfinished => 5,
+    }
+}
+
+fn decode(code: u8) -> Outcome {
+    match code {
+        1 => Outcome::OnTime,
+        2 => Outcome::Late,
+        3 => Outcome::Dropped,
+        4 => Outcome::Failed,
+        // PENDING at read time: the job never ended, so it is unfinished.
+        _ => Outcome::Unfinished,
+    }
+}
+
+/// Where one job's result lands. Written once by its job task.
+#[derive(Debug, Default)]
+struct Slot {
+    /// Outcome code; `Release`-stored after `latency_ns`, so a reader that sees a
+    /// non-pending code (or the `done` count covering it) sees the latency too.
+    outcome: AtomicU8,
+    /// Latency from the scheduled arrival, ns.
+    latency_ns: AtomicU64,
+}
+
+/// State shared by the generator, every job task of a step and the step's controller.
+#[derive(Debug)]
+pub(crate) struct StepShared {
+    /// Set by the controller at the step's cutoff; work that starts after it returns at
+    /// once without computing (it is already over budget), so no step leaks CPU work
+    /// into the next.
+    abandon: AtomicBool,
+    /// Jobs that have recorded their outcome. `Release` on increment, `Acquire` on read.
+    done: AtomicUsize,
+    /// One slot per arrival, indexed like the schedule.
+    slots: Box<[Slot]>,
+}
+
+impl StepShared {
+    pub(crate) fn new(n: usize) -> Self {
+        StepShared {
+            abandon: AtomicBool::new(false),
+            done: AtomicUsize::new(0),
+            slots: (0..n).map(|_| Slot::default()).collect(),
+        }
+    }
+
+    pub(crate) fn done(&self) -> usize {
+        self.done.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn abandon(&self) {
+        self.abandon.store(true, Ordering::Relaxed);
+    }
+
+    fn record(&self, idx: usize, o: Outcome, latency_ns: u64) {
+        if let Some(s) = self.slots.get(idx) {
+            s.latency_ns.store(latency_ns, Ordering::Relaxed);
+            s.outcome.store(encode(o), Ordering::Release);
+            self.done.fetch_add(1, Ordering::Release);
+        }
+    }
+
+    /// Every job's `(outcome, latency_ns)`; jobs that never ended are `Unfinished`.
+    pub(crate) fn results(&self) -> Vec<(Outcome, u64)> {
+        self.slots
+            .iter()
+            .map(|s| {
+                let code = s.outcome.load(Ordering::Acquire);
+                let lat = if code == PENDING {
+                    0
+                } else {
+                    s.latency_ns.load(Ordering::Relaxed)
+                };
+                (decode(code), lat)
+            })
+            .collect()
+    }
+}
+
+/// The per-class facts a job task needs, copied into it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClassRt {
+    work: WorkKind,
+    cost_ns: u64,
+    budget_ms: u64,
+    budget_ns: u64,
+}
+
+impl ClassRt {
+    pub(crate) fn of(c: &JobClass) -> Self {
+        ClassRt {
+            work: c.work,
+            cost_ns: c.cost_ns,
+            budget_ms: c.budget_ms,
+            budget_ns: c.budget_ns(),
+        }
+    }
+}
+
+/// One job's work, movable into any executor.
+#[derive(Debug)]
+pub(crate) struct WorkItem {
+    class: ClassRt,
+    seed: u64,
+    shared: Arc<StepShared>,
+}
+
+impl WorkItem {
+    pub(crate) fn new(class: ClassRt, seed: u64, shared: Arc<StepShared>) -> Self {
+        WorkItem {
+            class,
+            seed,
+            shared,
+        }
+    }
+
+    /// Runs the job, or returns `None` without computing once the step is abandoned.
+    fn execute(&self) -> Option<u64> {
+        if self.shared.abandon.load(Ordering::Relaxed) {
+            return None;
+        }
+        Some(black_box(execute(
+            self.class.work,
+            self.class.cost_ns,
+            self.seed,
+        )))
+    }
+}
+
+type TowerService = BoxCloneService<WorkItem, Option<u64>, BoxError>;
+
+/// A live executor; cloned into every job task (each clone is an `Arc` or, for
+/// tower, a service clone sharing the same semaphore — tower's idiom).
+#[derive(Clone)]
+pub(crate) enum Exec {
+    Helix(Router),
+    Spawn,
+    SpawnBlocking,
+    Tower(TowerService),
+}
+
+impl fmt::Debug for Exec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Exec::Helix(_) => "Exec::Helix",
+            Exec::Spawn => "Exec::Spawn",
+            Exec::SpawnBlocking => "Exec::SpawnBlocking",
+            Exec::Tower(_) => "Exec::Tower",
+        })
+    }
+}
+
+/// What an executor did with a job.
+enum Ran {
+    /// It ran (`None`: it started after the abandon cutoff and did nothing).
+    Done(Option<u64>),
+    /// It was shed.
+    Shed,
+    /// It panicked or its task was lost.
+    Failed,
+}
+
+impl Exec {
+    /// Builds an executor. Must be called inside the step's runtime (the router spawns
+    /// its background tasks there).
+    pub(crate) fn build(
+        kind: ExecutorKind,
+        cores: usize,
+        base: &RouterConfig,
+    ) -> Result<Exec, HarnessError> {
+        Ok(match kind {
+            ExecutorKind::HelixLearning | ExecutorKind::HelixStatic => {
+                let cfg = RouterConfig {
+                    enable_neural: kind == ExecutorKind::HelixLearning,
+                    ..base.clone()
+                };
+                Exec::Helix(Router::try_new(cfg)?)
+            }
+            ExecutorKind::Spawn => Exec::Spawn,
+            ExecutorKind::SpawnBlocking => Exec::SpawnBlocking,
+            ExecutorKind::TowerLimitShed => {
+                let svc = ServiceBuilder::new()
+                    .load_shed()
+                    .concurrency_limit(cores.max(1))
+                    .service_fn(|item: WorkItem| async move {
+                        tokio::task::spawn_blocking(move || item.execute()).await
+                    });
+                Exec::Tower(BoxCloneService::new(svc))
+            }
+        })
+    }
+
+    /// The router, for the HelixRouter variants.
+    pub(crate) fn router(&self) -> Option<&Router> {
+        match self {
+            Exec::Helix(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    async fn run(self, item: WorkItem, id: u64, scaling: f32) -> Ran {
+        match self {
+            Exec::Helix(router) => {
+                let c = item.class;
+                let mut hint = WorkHint::new(id, c.cost_ns)
+                    .budget_ms(c.budget_ms)
+                    .scaling(scaling);
+                // Built-in kinds carry their kind, exactly as `Router::submit` does;
+                // user closures carry none.
+                hint.kind = c.work.job_kind();
+                match router.run(hint, move || item.execute()).await {
+                    Ok(v) => Ran::Done(v),
+                    Err(Rejected::Panicked) => Ran::Failed,
+                    Err(_) => Ran::Shed,
+                }
+            }
+            Exec::Spawn => match tokio::spawn(async move { item.execute() }).await {
+                Ok(v) => Ran::Done(v),
+                Err(_) => Ran::Failed,
+            },
+            Exec::SpawnBlocking => {
+                match tokio::task::spawn_blocking(move || item.execute()).await {
+                    Ok(v) => Ran::Done(v),
+                    Err(_) => Ran::Failed,
+                }
+            }
+            Exec::Tower(mut svc) => {
+                let r = match svc.ready().await {
+                    Ok(s) => s.call(item).await,
+                    Err(e) => Err(e),
+                };
+                match r {
+                    Ok(v) => Ran::Done(v),
+                    Err(e) if e.is::<Overloaded>() => Ran::Shed,
+                    Err(_) => Ran::Failed,
+                }
+            }
+        }
+    }
+}
+
+/// Drives one job through `exec` and records its outcome, with latency measured from
+/// the *scheduled* arrival (so a late generator or a starved runtime counts against
+/// the executor that caused it, not for it).
+pub(crate) async fn job_task(
+    exec: Exec,
+    item: WorkItem,
+    idx: usize,
+    scaling: f32,
+    scheduled: Instant,
+) {
+    let shared = Arc::clone(&item.shared);
+    let budget_ns = item.class.budget_ns;
+    let ran = exec.run(item, idx as u64, scaling).await;
+    let latency_ns = scheduled.elapsed().as_nanos() as u64;
+    let outcome = match ran {
+        Ran::Done(Some(_)) => completed_outcome(latency_ns, budget_ns),
+        Ran::Done(None) => Outcome::Unfinished,
+        Ran::Shed => Outcome::Dropped,
+        Ran::Failed => Outcome::Failed,
+    };
+    shared.record(idx, outcome, latency_ns);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip() {
+        for k in ExecutorKind::ALL {
+            assert_eq!(k.id().parse::<ExecutorKind>(), Ok(k));
+            assert_eq!(
+                serde_json::to_string(&k).unwrap(),
+                format!("\"{}\"", k.id())
+            );
+        }
+        assert!(
+            "tokio"
+                .parse::<ExecutorKind>()
+                .unwrap_err()
+                .contains("spawn_blocking")
+        );
+    }
+
+    #[test]
+    fn outcome_codes_round_trip_and_pending_is_unfinished() {
+        for o in [
+            Outcome::OnTime,
+            Outcome::Late,
+            Outcome::Dropped,
+            Outcome::Failed,
+            Outcome::Unfinished,
+        ] {
+            assert_eq!(decode(encode(o)), o);
+        }
+        assert_eq!(decode(PENDING), Outcome::Unfinished);
+        let shared = StepShared::new(2);
+        shared.record(1, Outcome::Late, 7);
+        assert_eq!(shared.done(), 1);
+        assert_eq!(
+            shared.results(),
+            vec![(Outcome::Unfinished, 0), (Outcome::Late, 7)]
+        );
+    }
+}

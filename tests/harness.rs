@@ -1,0 +1,130 @@
+//! A tiny end-to-end run of the overload harness: every executor, two loads, a fraction
+//! of a second per step. Checks the report's shape and that the accounting conserves;
+//! the performance bars are judged from full release runs, not here.
+
+use std::time::Duration;
+
+use helixrouter::harness::{
+    ExecutorKind, HarnessConfig, Outcome, OverloadReport, Quantiles, chart, run,
+};
+
+fn tiny_config() -> HarnessConfig {
+    HarnessConfig {
+        secs_per_step: 0.15,
+        loads: vec![0.5, 2.0],
+        seed: 11,
+        calibrate_per_class: Duration::from_millis(10),
+        idle_probe: Duration::from_millis(50),
+        grace: Duration::from_millis(20),
+        progress: false,
+        ..HarnessConfig::default()
+    }
+}
+
+fn quantiles_ordered(q: &Quantiles) -> bool {
+    match (q.p50, q.p99, q.max) {
+        (Some(a), Some(b), Some(c)) => q.count > 0 && 0.0 <= a && a <= b && b <= c,
+        (None, None, None) => q.count == 0,
+        _ => false,
+    }
+}
+
+#[test]
+fn tiny_run_is_well_formed_and_conserves() {
+    let cfg = tiny_config();
+    let report = run(&cfg).expect("harness run");
+    assert!(report.conserves(), "accounting does not conserve");
+    assert_eq!(report.steps.len(), 2);
+    assert!(report.capacity.jobs_per_sec > 0.0);
+    assert!(report.idle_starvation_ms.count > 0);
+    for step in &report.steps {
+        assert!(step.offered > 0, "load {}: empty schedule", step.load);
+        assert!(step.bound.feasible <= step.bound.upper);
+        assert!(step.bound.upper <= step.offered);
+        assert_eq!(step.executors.len(), ExecutorKind::ALL.len());
+        for e in &step.executors {
+            let t = e.tally;
+            assert_eq!(
+                t.on_time + t.late + t.dropped + t.failed + t.unfinished,
+                step.offered,
+                "{} at {}×: {t:?}",
+                e.executor,
+                step.load
+            );
+            assert_eq!(t.failed, 0, "{}: no job panics", e.executor);
+            assert!((0.0..=1.0).contains(&e.goodput_share));
+            assert!((0.0..=1.0).contains(&e.drop_share));
+            assert!(e.share_of_bound >= 0.0);
+            assert!(quantiles_ordered(&e.latency_ms), "{:?}", e.latency_ms);
+            assert_eq!(e.latency_ms.count, t.on_time + t.late);
+            assert!(quantiles_ordered(&e.starvation_ms));
+            assert!(
+                e.starvation_ms.count > 0,
+                "{}: probe never woke",
+                e.executor
+            );
+            assert_eq!(e.generator_lag_us.count, step.offered);
+            if cfg!(target_os = "linux") {
+                assert!(
+                    e.foreign_cpu_secs.is_some(),
+                    "{}: no /proc reading",
+                    e.executor
+                );
+            }
+            assert_eq!(e.classes.len(), cfg.mix.classes.len());
+            for c in &e.classes {
+                assert!(c.tally.conserves());
+                assert!(quantiles_ordered(&c.latency_ms));
+            }
+            // Only HelixRouter reports router stats, and its own books balance.
+            assert_eq!(e.router.is_some(), e.executor.is_helix());
+            if let Some(s) = &e.router {
+                assert_eq!(s.submitted, step.offered);
+                assert_eq!(
+                    s.submitted,
+                    s.completed + s.dropped + s.failed + s.in_flight
+                );
+                assert_eq!(s.dropped, t.dropped);
+            }
+            // Neither unbounded baseline ever sheds.
+            if matches!(
+                e.executor,
+                ExecutorKind::Spawn | ExecutorKind::SpawnBlocking
+            ) {
+                assert_eq!(t.dropped, 0, "{} shed", e.executor);
+            }
+        }
+    }
+    // Bars are evaluated for the helix variants at loads >= 2×.
+    assert_eq!(report.bars.len(), 2);
+
+    // The outputs: table, JSON round trip, SVG.
+    let table = report.render_table();
+    for k in ExecutorKind::ALL {
+        assert!(table.contains(k.label()), "table lacks {}", k.label());
+    }
+    assert!(table.contains("(upper bound)"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = dir.path().join("overload.json");
+    report.write_json(&json).expect("json");
+    let back: OverloadReport =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("read")).expect("parse");
+    assert_eq!(back.steps.len(), report.steps.len());
+    assert_eq!(
+        back.steps[1].executors[0].tally,
+        report.steps[1].executors[0].tally
+    );
+    let svg = dir.path().join("overload.svg");
+    chart::write_svg(&report, &svg).expect("svg");
+    let svg_text = std::fs::read_to_string(&svg).expect("read svg");
+    assert!(svg_text.starts_with("<svg") && svg_text.contains("polyline"));
+    assert!(svg_text.contains("helix (learning)"));
+}
+
+#[test]
+fn outcome_serialises_snake_case() {
+    assert_eq!(
+        serde_json::to_string(&Outcome::OnTime).unwrap(),
+        "\"on_time\""
+    );
+}
