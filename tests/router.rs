@@ -426,3 +426,27 @@ async fn unmeetable_budget_is_shed_at_once() {
     );
     assert!(r.unwrap_err().is_shed());
 }
+
+#[tokio::test(start_paused = true)]
+async fn batch_flushes_when_its_cost_reaches_the_cap() {
+    let router = Router::new(RouterConfig {
+        batch_max_size: 8,
+        batch_max_delay_ms: 60_000,
+        batch_max_cost_ns: 2_000_000,
+        ..cfg(2, 16)
+    });
+    let hs: Vec<_> = (0..2)
+        .map(|i| {
+            let r = router.clone();
+            let hint = WorkHint::new(i, 1_500_000).scaling(0.9).budget_ms(120_000);
+            tokio::spawn(async move { r.run(hint, move || i).await })
+        })
+        .collect();
+    assert_eq!(futures_join(hs).await, vec![Ok(0), Ok(1)]);
+    let s = router.stats();
+    assert_eq!(
+        (s.batch_flushes_full, s.batch_flushes_timer),
+        (1, 0),
+        "3 ms of work in a 2 ms batch flushes at once"
+    );
+}

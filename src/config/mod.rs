@@ -77,8 +77,8 @@ config_struct! {
     /// CPU pool jobs waiting at most (beyond this, jobs are shed).
     cpu_queue_cap: usize,
     /// Niceness (0..=19) of CPU pool threads, so the async workers win the cores when
-    /// both want them (keeps executor latency low under overload). Applies to workers
-    /// started after a change.
+    /// both want them (keeps executor latency low under overload; 19 measured best in
+    /// the overload harness). Applies to workers started after a change.
     cpu_pool_nice: u8,
     /// CPU pool occupancy (running + queued) at which the backpressure gate closes.
     backpressure_busy_threshold: usize,
@@ -86,6 +86,9 @@ config_struct! {
     batch_max_size: usize,
     /// A batch is flushed when its oldest job has waited this long (ms).
     batch_max_delay_ms: u64,
+    /// A batch is flushed when its jobs' estimated cost reaches this (ns): a batch runs
+    /// as one uninterruptible pool task, so this bounds how long it holds a worker.
+    batch_max_cost_ns: u64,
     /// Jobs waiting per kind in the batch queues at most.
     batch_queue_cap: usize,
     /// Smoothing factor of the latency EMA, in (0, 1].
@@ -147,10 +150,11 @@ impl Default for RouterConfig {
             spawn_threshold: 60_000,
             cpu_parallelism: cores,
             cpu_queue_cap: 512,
-            cpu_pool_nice: 10,
+            cpu_pool_nice: 19,
             backpressure_busy_threshold: 512,
             batch_max_size: 8,
             batch_max_delay_ms: 10,
+            batch_max_cost_ns: 2_000_000,
             batch_queue_cap: 1_024,
             ema_alpha: 0.15,
             adaptive_step: 0.10,
@@ -201,6 +205,7 @@ impl RouterConfig {
         );
         at_least_one("batch_max_size", self.batch_max_size as u64);
         at_least_one("batch_max_delay_ms", self.batch_max_delay_ms);
+        at_least_one("batch_max_cost_ns", self.batch_max_cost_ns);
         at_least_one("batch_queue_cap", self.batch_queue_cap as u64);
         at_least_one("cpu_p95_budget_ms", self.cpu_p95_budget_ms);
         at_least_one("neural_warmup_samples", self.neural_warmup_samples);

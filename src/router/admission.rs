@@ -1,6 +1,8 @@
 //! Budget-aware admission: a pure estimate of when a job would finish given what is
 //! ahead of it, fed by the pool (queued work, running work, observed speed).
 
+use std::collections::BinaryHeap;
+
 /// What is ahead of a job at the CPU pool, in estimated nanoseconds of CPU.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct QueuedWork {
@@ -62,6 +64,68 @@ pub fn admit(w: &QueuedWork, budget_ns: u64) -> Admission {
     }
 }
 
+/// Which jobs of an earliest-deadline-first queue to shed so the rest can still meet
+/// their deadlines, largest first (Moore–Hodgson, restricted to the part of the queue a
+/// newcomer affects): under overload this keeps the most jobs on time instead of
+/// letting one long job make many short ones late.
+///
+/// `base` describes the work ahead of the affected part (its `own_ns` is ignored);
+/// `suffix` lists `(estimated cost, time left until its deadline)` in queue order,
+/// starting with the newcomer. Returns the indices into `suffix` to shed, in the order
+/// chosen.
+///
+/// # Examples
+///
+/// ```
+/// use helixrouter::router::admission::{QueuedWork, evictions};
+/// let base = QueuedWork { running_remaining_ns: 0, ahead_ns: 0, own_ns: 0, workers: 1, slowdown: 1.0 };
+/// // A short job with a tight deadline arrives ahead of a long one that then cannot finish:
+/// // shedding the long one keeps the short one (and nothing else is lost).
+/// let suffix = [(1_000, 2_000), (5_000, 5_500)];
+/// assert_eq!(evictions(&base, &suffix), vec![1]);
+/// ```
+pub fn evictions(base: &QueuedWork, suffix: &[(u64, u64)]) -> Vec<usize> {
+    let mut out = Vec::new();
+    evictions_into(base, suffix, &mut BinaryHeap::new(), &mut out);
+    out
+}
+
+/// [`evictions`] with caller-provided scratch space, so the pool's admission does not
+/// allocate: `heap` and `out` are cleared first; the result is left in `out`.
+/// O(n log n) in the length of `suffix`.
+pub fn evictions_into(
+    base: &QueuedWork,
+    suffix: &[(u64, u64)],
+    heap: &mut BinaryHeap<(u64, usize)>,
+    out: &mut Vec<usize>,
+) {
+    heap.clear();
+    out.clear();
+    let workers = base.workers.max(1) as f64;
+    let slow = if base.slowdown.is_finite() && base.slowdown > 0.0 {
+        base.slowdown
+    } else {
+        1.0
+    };
+    let running = base.running_remaining_ns as f64;
+    // Work (ns of CPU, at estimate) of kept items up to and including the current one.
+    let mut through = base.ahead_ns as f64;
+    for (k, &(own, left)) in suffix.iter().enumerate() {
+        heap.push((own, k));
+        through += own as f64;
+        let mut kept = true;
+        while kept
+            && (running + (through - own as f64) * slow) / workers + own as f64 * slow > left as f64
+        {
+            // Shed the largest kept item so far (possibly this one).
+            let Some((cost, j)) = heap.pop() else { break };
+            out.push(j);
+            through -= cost as f64;
+            kept = j != k;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -100,7 +164,53 @@ mod tests {
         assert_eq!(estimate_ns(&w), 2 * fast);
     }
 
+    #[test]
+    fn newcomer_that_cannot_fit_is_the_one_shed() {
+        let base = QueuedWork {
+            running_remaining_ns: 0,
+            ahead_ns: 10_000,
+            own_ns: 0,
+            workers: 1,
+            slowdown: 1.0,
+        };
+        assert_eq!(evictions(&base, &[(1_000, 5_000)]), vec![0]);
+        assert!(evictions(&base, &[(1_000, 20_000), (1_000, 30_000)]).is_empty());
+    }
+
+    #[test]
+    fn sheds_one_long_job_rather_than_many_short_ones() {
+        let base = QueuedWork {
+            running_remaining_ns: 0,
+            ahead_ns: 0,
+            own_ns: 0,
+            workers: 1,
+            slowdown: 1.0,
+        };
+        // Newcomer (short), then a long queued job, then short ones behind it.
+        let suffix = [
+            (1_000, 9_000),
+            (8_000, 9_400),
+            (1_000, 9_500),
+            (1_000, 9_600),
+        ];
+        assert_eq!(evictions(&base, &suffix), vec![1]);
+    }
+
     proptest! {
+        #[test]
+        fn kept_jobs_all_meet_their_deadlines(items in proptest::collection::vec((1u64..10_000, 1u64..50_000), 1..40),
+                                              workers in 1usize..4) {
+            let base = QueuedWork { running_remaining_ns: 500, ahead_ns: 1_000, own_ns: 0, workers, slowdown: 1.0 };
+            let shed = evictions(&base, &items);
+            let mut ahead = base.ahead_ns as f64;
+            for (k, &(own, left)) in items.iter().enumerate() {
+                if shed.contains(&k) { continue; }
+                let finish = (base.running_remaining_ns as f64 + ahead) / workers as f64 + own as f64;
+                prop_assert!(finish <= left as f64 + 1e-6, "item {k} late: {finish} > {left}");
+                ahead += own as f64;
+            }
+        }
+
         #[test]
         fn estimate_is_monotone_in_backlog(a in 0u64..1u64 << 40, b in 0u64..1u64 << 40, workers in 1usize..64) {
             let (lo, hi) = if a <= b { (a, b) } else { (b, a) };

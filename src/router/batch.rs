@@ -15,6 +15,14 @@ use super::Exec;
 /// Batch classes: the three built-in kinds and user closures.
 pub(crate) const CLASSES: usize = 4;
 
+/// When a class queue is flushed or full.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BatchLimits {
+    pub(crate) max_size: usize,
+    pub(crate) max_cost_ns: u64,
+    pub(crate) queue_cap: usize,
+}
+
 /// One waiting job.
 pub(crate) struct BatchEntry {
     pub(crate) enqueued: Instant,
@@ -24,9 +32,28 @@ pub(crate) struct BatchEntry {
     pub(crate) job: Box<dyn FnOnce(Exec) + Send>,
 }
 
+/// One class's waiting entries and their summed estimated cost.
+#[derive(Default)]
+struct ClassQueue {
+    entries: VecDeque<BatchEntry>,
+    /// Sum of `est_ns` over `entries`.
+    cost_ns: u64,
+}
+
+impl ClassQueue {
+    /// Removes the oldest `n` entries.
+    fn take(&mut self, n: usize) -> Vec<BatchEntry> {
+        let batch: Vec<_> = self.entries.drain(..n.min(self.entries.len())).collect();
+        self.cost_ns = self
+            .cost_ns
+            .saturating_sub(batch.iter().map(|e| e.est_ns).sum());
+        batch
+    }
+}
+
 /// The queues. Each is bounded by `batch_queue_cap`.
 pub(crate) struct Batcher {
-    queues: [Mutex<VecDeque<BatchEntry>>; CLASSES],
+    queues: [Mutex<ClassQueue>; CLASSES],
     /// Entries waiting across all classes (gauge; `Relaxed`).
     depth: AtomicUsize,
     /// Where the next round-robin flush pass starts, so no class is always first.
@@ -46,7 +73,7 @@ impl std::fmt::Debug for Batcher {
 impl Batcher {
     pub(crate) fn new() -> Self {
         Self {
-            queues: std::array::from_fn(|_| Mutex::new(VecDeque::new())),
+            queues: std::array::from_fn(|_| Mutex::new(ClassQueue::default())),
             depth: AtomicUsize::new(0),
             rr: AtomicUsize::new(0),
             wake: tokio::sync::Notify::new(),
@@ -57,30 +84,31 @@ impl Batcher {
         self.depth.load(Relaxed)
     }
 
-    fn lock(&self, class: usize) -> std::sync::MutexGuard<'_, VecDeque<BatchEntry>> {
+    fn lock(&self, class: usize) -> std::sync::MutexGuard<'_, ClassQueue> {
         self.queues[class % CLASSES]
             .lock()
             .unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues `entry`. Returns a full batch to flush when this entry completed one, or
-    /// the entry back when the class queue is at `cap`.
+    /// Queues `entry`. Returns a batch to flush when this entry filled one (`max_size`
+    /// entries, or `max_cost_ns` of estimated work: a batch is one uninterruptible pool
+    /// task, so it must stay short), or the entry back when the class queue is at `cap`.
     pub(crate) fn push(
         &self,
         class: usize,
         entry: BatchEntry,
-        max_size: usize,
-        cap: usize,
+        limits: BatchLimits,
     ) -> Result<Option<Vec<BatchEntry>>, BatchEntry> {
         let mut q = self.lock(class);
-        if q.len() >= cap {
+        if q.entries.len() >= limits.queue_cap {
             return Err(entry);
         }
-        let was_empty = q.is_empty();
-        q.push_back(entry);
+        let was_empty = q.entries.is_empty();
+        q.cost_ns = q.cost_ns.saturating_add(entry.est_ns);
+        q.entries.push_back(entry);
         self.depth.fetch_add(1, Relaxed);
-        if q.len() >= max_size {
-            let batch: Vec<_> = q.drain(..max_size).collect();
+        if q.entries.len() >= limits.max_size || q.cost_ns >= limits.max_cost_ns {
+            let batch = q.take(limits.max_size);
             self.depth.fetch_sub(batch.len(), Relaxed);
             return Ok(Some(batch));
         }
@@ -94,7 +122,7 @@ impl Batcher {
     /// When the next class becomes due, if any entry waits.
     pub(crate) fn next_due(&self, delay: Duration) -> Option<Instant> {
         (0..CLASSES)
-            .filter_map(|c| self.lock(c).front().map(|e| e.enqueued + delay))
+            .filter_map(|c| self.lock(c).entries.front().map(|e| e.enqueued + delay))
             .min()
     }
 
@@ -111,9 +139,12 @@ impl Batcher {
         let mut out = Vec::new();
         for i in 0..CLASSES {
             let mut q = self.lock((start + i) % CLASSES);
-            while q.front().is_some_and(|e| all || e.enqueued + delay <= now) {
-                let n = q.len().min(max_size.max(1));
-                let batch: Vec<_> = q.drain(..n).collect();
+            while q
+                .entries
+                .front()
+                .is_some_and(|e| all || e.enqueued + delay <= now)
+            {
+                let batch = q.take(max_size.max(1));
                 self.depth.fetch_sub(batch.len(), Relaxed);
                 out.push(batch);
             }

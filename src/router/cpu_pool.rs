@@ -7,7 +7,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::Exec;
-use super::admission::{self, Admission, QueuedWork};
+use super::admission::{self, QueuedWork};
 
 /// A unit of work for the pool: one job, or one whole batch.
 pub(crate) struct PoolTask {
@@ -56,7 +56,17 @@ struct State {
     slowdown: f64,
     /// EMA of the run time of one pool task, in seconds (what a worker spends per task).
     service_secs: f64,
+    /// Scratch space of admission, kept to avoid allocating per submission.
+    scratch: Scratch,
     closed: bool,
+}
+
+/// Buffers reused by every admission.
+#[derive(Default)]
+struct Scratch {
+    suffix: Vec<(u64, u64)>,
+    heap: std::collections::BinaryHeap<(u64, usize)>,
+    out: Vec<usize>,
 }
 
 /// Handle to the pool; cheap to clone.
@@ -80,6 +90,8 @@ struct Inner {
     shed_in_queue: AtomicUsize,
     /// Tasks accepted into the queue since start (the pool's arrival count).
     accepted: std::sync::atomic::AtomicU64,
+    /// Queued tasks shed to make room for shorter ones with earlier deadlines.
+    evicted: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for CpuPool {
@@ -103,6 +115,7 @@ impl CpuPool {
                 queue_cap,
                 slowdown: 1.0,
                 service_secs: 0.0,
+                scratch: Scratch::default(),
                 closed: false,
             }),
             work: Condvar::new(),
@@ -112,6 +125,7 @@ impl CpuPool {
             running: AtomicUsize::new(0),
             shed_in_queue: AtomicUsize::new(0),
             accepted: std::sync::atomic::AtomicU64::new(0),
+            evicted: std::sync::atomic::AtomicU64::new(0),
         });
         let pool = CpuPool { inner };
         pool.resize(parallelism, queue_cap, nice);
@@ -140,6 +154,11 @@ impl CpuPool {
 
     pub(crate) fn shed_in_queue(&self) -> usize {
         self.inner.shed_in_queue.load(Relaxed)
+    }
+
+    /// Queued tasks evicted for shorter, earlier-deadline work since start.
+    pub(crate) fn evicted(&self) -> u64 {
+        self.inner.evicted.load(Relaxed)
     }
 
     /// Tasks accepted since start.
@@ -207,25 +226,56 @@ impl CpuPool {
             return Err((PoolReject::QueueFull, task));
         }
         let pos = st.queue.partition_point(|q| q.deadline <= task.deadline);
+        let mut evicted = Vec::new();
         if admission {
+            let slowdown = st.slowdown;
             let running_remaining_ns: u64 = st
                 .running
                 .iter()
                 .map(|&(_, start, est)| {
-                    let expected = (est as f64 * st.slowdown) as u64;
+                    let expected = (est as f64 * slowdown) as u64;
                     expected.saturating_sub(now.duration_since(start).as_nanos() as u64)
                 })
                 .sum();
-            let work = QueuedWork {
+            let base = QueuedWork {
                 running_remaining_ns,
                 ahead_ns: st.queue.iter().take(pos).map(|q| q.est_ns).sum(),
                 own_ns: task.est_ns,
                 workers: st.target,
-                slowdown: st.slowdown,
+                slowdown,
             };
-            let budget_ns = task.deadline.saturating_duration_since(now).as_nanos() as u64;
-            if let Admission::Reject { estimated_ns } = admission::admit(&work, budget_ns) {
-                return Err((PoolReject::Unmeetable { estimated_ns }, task));
+            // Reused scratch buffers: admission allocates nothing in steady state.
+            let mut scratch = std::mem::take(&mut st.scratch);
+            let left = |d: Instant| d.saturating_duration_since(now).as_nanos() as u64;
+            scratch.suffix.clear();
+            scratch.suffix.push((task.est_ns, left(task.deadline)));
+            scratch.suffix.extend(
+                st.queue
+                    .iter()
+                    .skip(pos)
+                    .map(|q| (q.est_ns, left(q.deadline))),
+            );
+            admission::evictions_into(&base, &scratch.suffix, &mut scratch.heap, &mut scratch.out);
+            if scratch.out.contains(&0) {
+                st.scratch = scratch;
+                return Err((
+                    PoolReject::Unmeetable {
+                        estimated_ns: admission::estimate_ns(&base),
+                    },
+                    task,
+                ));
+            }
+            // Remove the evicted queued tasks (highest index first so indices stay valid).
+            scratch.out.sort_unstable_by(|a, b| b.cmp(a));
+            for &i in &scratch.out {
+                if let Some(q) = st.queue.remove(pos + i - 1) {
+                    evicted.push(q.task);
+                }
+            }
+            st.scratch = scratch;
+            if !evicted.is_empty() {
+                self.inner.busy.fetch_sub(evicted.len(), Relaxed);
+                self.inner.evicted.fetch_add(evicted.len() as u64, Relaxed);
             }
         }
         st.queue.insert(
@@ -241,6 +291,10 @@ impl CpuPool {
         self.inner.accepted.fetch_add(1, Relaxed);
         drop(st);
         self.inner.work.notify_one();
+        // Shed outside the lock: each records its outcome and answers its caller.
+        for t in evicted {
+            (t.job)(Exec::Shed);
+        }
         Ok(())
     }
 

@@ -418,10 +418,15 @@ impl Router {
                     job,
                 };
                 let class = hint.kind.map_or(batch::CLASSES - 1, JobKind::index);
-                match inner
-                    .batcher
-                    .push(class, entry, cfg.batch_max_size, cfg.batch_queue_cap)
-                {
+                match inner.batcher.push(
+                    class,
+                    entry,
+                    batch::BatchLimits {
+                        max_size: cfg.batch_max_size,
+                        max_cost_ns: cfg.batch_max_cost_ns,
+                        queue_cap: cfg.batch_queue_cap,
+                    },
+                ) {
                     Ok(Some(full)) => {
                         inner.counters.batch_flushes_full.fetch_add(1, Relaxed);
                         self.flush_batch(full, cfg.enable_admission);

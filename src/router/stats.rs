@@ -61,6 +61,8 @@ pub struct RouterStats {
     pub cpu_slowdown: f64,
     /// Pool tasks shed in the queue because they could no longer meet their deadline.
     pub cpu_shed_in_queue: usize,
+    /// Queued pool tasks shed to make room for shorter ones with earlier deadlines.
+    pub cpu_evicted: u64,
     /// Jobs waiting in batch queues.
     pub batch_queue_depth: usize,
     /// Batches flushed because they were full.
@@ -134,6 +136,7 @@ impl Router {
             cpu_queue_cap,
             cpu_slowdown,
             cpu_shed_in_queue: inner.pool.shed_in_queue(),
+            cpu_evicted: inner.pool.evicted(),
             batch_queue_depth: inner.batcher.depth(),
             batch_flushes_full: inner.counters.batch_flushes_full.load(Relaxed),
             batch_flushes_timer: inner.counters.batch_flushes_timer.load(Relaxed),
