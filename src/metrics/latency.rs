@@ -249,8 +249,9 @@ mod tests {
         let s = LatencyWindow::merged_summary(&[&a, &b], 0.15);
         assert_eq!(s.count, 600);
         assert_eq!(s.window, WINDOW);
-        assert_eq!(s.p50_us, 1.0);
-        // 512 newest = t in 88..600: 212 slow ones remain.
+        // 512 newest = t in 88..600: 150 at 1 µs, 150 at 2 µs and 212 slow ones.
+        assert_eq!(s.min_us, 1.0);
+        assert_eq!(s.p50_us, 2.0);
         assert_eq!(s.max_us, 9_000.0);
         assert_eq!(*s.buckets.last().unwrap(), 600);
     }

@@ -161,7 +161,8 @@ mod tests {
             p.tick(loaded(), t);
         }
         let high = p.last().internal;
-        assert!(high > 0.7, "{high}");
+        // Converges toward 0.3·1 + 0.25·0.8 + 0.25·0.4 + 0.2·0.5 = 0.7.
+        assert!(high > 0.65, "{high}");
         let idle = PressureInputs {
             dt_secs: 0.1,
             ..Default::default()
