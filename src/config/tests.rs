@@ -1,3 +1,5 @@
+//! Unit tests of `config`, compiled only under `#[cfg(test)]` (see `mod tests` in mod.rs).
+
 use proptest::prelude::*;
 
 use super::*;
