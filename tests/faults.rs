@@ -3,12 +3,14 @@
 //! reading, the weights file or the config file is broken, and the process is sent
 //! SIGTERM in the middle of overload. Every test is bounded in time.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::process::Proc;
 use helixrouter::config::reload::{ReloadEvent, ReloadState, apply_event, watch};
 use helixrouter::config::{RouterConfig, RouterConfigPatch};
 use helixrouter::neural_router::{NeuralRouter, WeightsError};
@@ -764,53 +766,6 @@ async fn config_file_deleted_garbage_or_half_written_keeps_the_live_config() {
 // SIGTERM in the middle of overload, on the real binary
 // ---------------------------------------------------------------------------------
 
-struct Proc {
-    child: Option<Child>,
-    out: PathBuf,
-    err: PathBuf,
-}
-
-impl Proc {
-    fn output(&self) -> String {
-        format!(
-            "--- stdout\n{}--- stderr\n{}",
-            std::fs::read_to_string(&self.out).unwrap_or_default(),
-            std::fs::read_to_string(&self.err).unwrap_or_default()
-        )
-    }
-
-    async fn wait_exit(&mut self, secs: u64) -> ExitStatus {
-        let end = Instant::now() + Duration::from_secs(secs);
-        loop {
-            if let Some(st) = self
-                .child
-                .as_mut()
-                .expect("child")
-                .try_wait()
-                .expect("wait")
-            {
-                self.child = None;
-                return st;
-            }
-            assert!(
-                Instant::now() < end,
-                "helixrouter did not exit within {secs} s\n{}",
-                self.output()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_2x_overload_exits_0_drains_and_writes_complete_weights() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -831,47 +786,22 @@ async fn sigterm_during_2x_overload_exits_0_drains_and_writes_complete_weights()
     let cores = helixrouter::config::available_cores() as f64;
     let rate = (2.0 * cores * 1e9 / mean_cost_ns).ceil() as u64;
 
-    let out = dir.path().join("out.log");
-    let err = dir.path().join("err.log");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_helixrouter"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("HELIX_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.env("HELIX_HTTP_ADDR", "127.0.0.1:0")
-        .env("HELIX_SIM_JOBS", "40")
-        .env("HELIX_LIVE_RATE", rate.to_string())
-        .env("HELIX_TICK_SECS", "1")
-        .env("HELIX_WEIGHTS_PATH", &weights)
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out).expect("out"))
-        .stderr(std::fs::File::create(&err).expect("err"));
-    let mut p = Proc {
-        child: Some(cmd.spawn().expect("spawn helixrouter")),
-        out,
-        err,
-    };
-
+    let rate_s = rate.to_string();
+    let weights_s = weights.to_string_lossy().into_owned();
+    let mut p = Proc::start(
+        dir.path(),
+        "overload",
+        "127.0.0.1:0",
+        &[
+            ("HELIX_SIM_JOBS", "40"),
+            ("HELIX_LIVE_RATE", &rate_s),
+            ("HELIX_TICK_SECS", "1"),
+            ("HELIX_WEIGHTS_PATH", &weights_s),
+            ("RUST_LOG", "info"),
+        ],
+    );
     // The address it bound (port 0 → printed on stdout).
-    let addr = bounded(30, "binary prints its address", async {
-        loop {
-            let text = std::fs::read_to_string(&p.out).unwrap_or_default();
-            if let Some(rest) = text.split("listening on http://").nth(1)
-                && let Some(a) = rest
-                    .split('/')
-                    .next()
-                    .filter(|a| rest.contains('/') && !a.is_empty())
-            {
-                return a.to_string();
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await;
+    let addr = p.listening_addr().await;
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()
@@ -916,12 +846,7 @@ async fn sigterm_during_2x_overload_exits_0_drains_and_writes_complete_weights()
     );
 
     // SIGTERM mid-overload.
-    let pid = p.child.as_ref().expect("child").id();
-    let st = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .expect("kill");
-    assert!(st.success());
+    p.sigterm();
     let status = p.wait_exit(30).await;
     let log = p.output();
     assert!(

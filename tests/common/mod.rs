@@ -1,6 +1,8 @@
 //! Helpers shared by the HTTP service tests: routers, jobs, requests, servers.
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
