@@ -4,7 +4,9 @@
 //! that stop reading. Each test is bounded in time and checks that nothing changed that
 //! should not have.
 
-use std::net::SocketAddr;
+mod common;
+
+use common::{Server, bounded, client};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
@@ -14,17 +16,9 @@ use helixrouter::router::{Router, WorkHint};
 use helixrouter::web::{self, AppState, BODY_LIMIT, MutationPolicy, ServeLimits};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
 use tower::ServiceExt;
 
 const TOKEN: &str = "s3cret-token-value";
-
-async fn bounded<T>(secs: u64, what: &str, fut: impl std::future::Future<Output = T>) -> T {
-    match tokio::time::timeout(Duration::from_secs(secs), fut).await {
-        Ok(v) => v,
-        Err(_) => panic!("timed out after {secs} s: {what}"),
-    }
-}
 
 fn router() -> Router {
     Router::new(RouterConfig {
@@ -420,56 +414,6 @@ async fn non_finite_and_out_of_range_numbers_are_refused() {
 // Real sockets: SSE cap, slow-loris, connection cap, slow body, stalled readers
 // ---------------------------------------------------------------------------------
 
-struct Server {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-async fn start(state: AppState, limits: ServeLimits) -> Server {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(web::serve_on_with(
-        listener,
-        state,
-        async move {
-            let _ = rx.await;
-        },
-        limits,
-    ));
-    Server {
-        addr,
-        stop: Some(tx),
-        task,
-    }
-}
-
-impl Server {
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        bounded(20, "graceful server shutdown", self.task)
-            .await
-            .expect("server task")
-            .expect("server result");
-    }
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("client")
-}
-
 /// Reads until the peer closes or `limit` passes; returns what was read and whether
 /// the connection was closed by the server.
 async fn read_until_closed(s: &mut TcpStream, limit: Duration) -> (Vec<u8>, bool) {
@@ -489,7 +433,7 @@ async fn read_until_closed(s: &mut TcpStream, limit: Duration) -> (Vec<u8>, bool
 async fn sse_connections_past_the_cap_get_503() {
     const LIMIT: usize = 5;
     let r = router();
-    let server = start(
+    let server = Server::start_with(
         AppState::new(r.clone(), MutationPolicy::Open).with_sse_limit(LIMIT),
         ServeLimits::default(),
     )
@@ -572,7 +516,7 @@ async fn sse_connections_past_the_cap_get_503() {
 async fn slow_loris_connections_are_closed_after_the_header_timeout() {
     let timeout = Duration::from_millis(600);
     let r = router();
-    let server = start(
+    let server = Server::start_with(
         AppState::new(r.clone(), MutationPolicy::Open),
         ServeLimits {
             header_read_timeout: timeout,
@@ -679,7 +623,7 @@ async fn slow_loris_connections_are_closed_after_the_header_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_past_the_cap_wait_until_one_closes() {
     let r = router();
-    let server = start(
+    let server = Server::start_with(
         AppState::new(r.clone(), MutationPolicy::Open),
         ServeLimits {
             max_connections: 4,
@@ -718,7 +662,7 @@ async fn connections_past_the_cap_wait_until_one_closes() {
 async fn a_body_that_never_arrives_gets_408_within_the_request_timeout() {
     let r = router();
     let cfg = r.config();
-    let server = start(
+    let server = Server::start_with(
         AppState::new(r.clone(), MutationPolicy::Open),
         ServeLimits::default(),
     )
@@ -742,7 +686,7 @@ async fn a_body_that_never_arrives_gets_408_within_the_request_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_stream_reader_that_stops_reading_is_disconnected() {
     let r = router();
-    let server = start(
+    let server = Server::start_with(
         AppState::new(r.clone(), MutationPolicy::Open).with_sse_limit(1),
         ServeLimits {
             write_stall_timeout: Duration::from_millis(500),
@@ -758,6 +702,13 @@ async fn an_event_stream_reader_that_stops_reading_is_disconnected() {
         .write_all(b"GET /api/stream/decisions HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .expect("request");
+    // Make sure it holds the slot before probing (else a probe could take it first and
+    // the stuck client would get the 503): read its status line, then nothing more.
+    let mut head = [0u8; 12];
+    bounded(5, "stuck client's status line", stuck.read_exact(&mut head))
+        .await
+        .expect("status line");
+    assert_eq!(&head, b"HTTP/1.1 200", "the stuck client did not get the stream");
     let c = client();
     let deadline = Instant::now() + Duration::from_secs(5);
     while c

@@ -11,16 +11,17 @@ use std::time::{Duration, Instant};
 mod common;
 
 use common::process::Proc;
+use common::{Server, bounded};
 use helixrouter::config::reload::{ReloadEvent, ReloadState, apply_event, watch};
 use helixrouter::config::{RouterConfig, RouterConfigPatch};
 use helixrouter::neural_router::{NeuralRouter, WeightsError};
 use helixrouter::router::{Rejected, Router, RouterStats, WorkHint, neural_config};
 use helixrouter::simulator::{Simulator, SimulatorConfig};
 use helixrouter::types::Strategy;
-use helixrouter::web::{self, AppState, MutationPolicy, ServeLimits};
+use helixrouter::web::{AppState, MutationPolicy};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::Semaphore;
 
 const PLANTED: &str = "faults: planted panic";
 
@@ -38,13 +39,6 @@ fn quiet_planted_panics() {
 }
 
 /// Fails the test when `fut` takes longer than `secs`.
-async fn bounded<T>(secs: u64, what: &str, fut: impl std::future::Future<Output = T>) -> T {
-    match tokio::time::timeout(Duration::from_secs(secs), fut).await {
-        Ok(v) => v,
-        Err(_) => panic!("timed out after {secs} s: {what}"),
-    }
-}
-
 fn heuristic() -> RouterConfig {
     RouterConfig {
         enable_neural: false,
@@ -332,45 +326,6 @@ async fn config_patched_at_100_hz_under_load_is_always_whole_and_loses_no_job() 
 // Event-stream clients that connect and never read
 // ---------------------------------------------------------------------------------
 
-struct Server {
-    addr: std::net::SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-async fn start_server(state: AppState, limits: ServeLimits) -> Server {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(web::serve_on_with(
-        listener,
-        state,
-        async move {
-            let _ = rx.await;
-        },
-        limits,
-    ));
-    Server {
-        addr,
-        stop: Some(tx),
-        task,
-    }
-}
-
-impl Server {
-    async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        bounded(20, "graceful server shutdown", self.task)
-            .await
-            .expect("server task")
-            .expect("server result");
-    }
-}
-
 /// Opens the decision stream and sends the request, then never reads a byte. Its
 /// receive buffer is small, so the server's writes block after a few KiB (on loopback
 /// the default buffers would otherwise absorb tens of MiB first).
@@ -425,7 +380,7 @@ async fn sse_clients_that_never_read_do_not_slow_routing() {
     const JOBS: u64 = 60_000;
     let router = Router::new(heuristic());
     let state = AppState::new(router.clone(), MutationPolicy::Open).with_sse_limit(LIMIT);
-    let server = start_server(state, ServeLimits::default()).await;
+    let server = Server::start(state).await;
 
     // Baseline with nobody subscribed.
     let baseline = bounded(60, "baseline jobs", run_tiny_jobs(&router, JOBS)).await;

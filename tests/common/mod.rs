@@ -163,16 +163,22 @@ pub struct Server {
 }
 
 impl Server {
-    /// Binds port 0 and serves `state`.
+    /// Binds port 0 and serves `state` with the default limits.
     pub async fn start(state: AppState) -> Server {
+        Self::start_with(state, web::ServeLimits::default()).await
+    }
+
+    /// Binds port 0 and serves `state` with `limits`.
+    pub async fn start_with(state: AppState, limits: web::ServeLimits) -> Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind port 0");
         let addr = listener.local_addr().expect("local addr");
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(web::serve_on(listener, state, async move {
+        let shutdown = async move {
             let _ = rx.await;
-        }));
+        };
+        let task = tokio::spawn(web::serve_on_with(listener, state, shutdown, limits));
         Server {
             addr,
             stop: Some(tx),
@@ -191,7 +197,7 @@ impl Server {
             let _ = tx.send(());
         }
         if let Some(task) = self.task.take() {
-            let r = bounded(10, "graceful server shutdown", task).await;
+            let r = bounded(20, "graceful server shutdown", task).await;
             r.expect("server task").expect("server result");
         }
     }
