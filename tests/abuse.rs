@@ -708,7 +708,10 @@ async fn an_event_stream_reader_that_stops_reading_is_disconnected() {
     bounded(5, "stuck client's status line", stuck.read_exact(&mut head))
         .await
         .expect("status line");
-    assert_eq!(&head, b"HTTP/1.1 200", "the stuck client did not get the stream");
+    assert_eq!(
+        &head, b"HTTP/1.1 200",
+        "the stuck client did not get the stream"
+    );
     let c = client();
     let deadline = Instant::now() + Duration::from_secs(5);
     while c
