@@ -414,24 +414,7 @@ mod tests {
         }
     }
 
-    /// The decision tree the tests compare against (the router's defaults).
-    pub(crate) fn heuristic(c: &Context) -> Strategy {
-        if c.queue_fill >= 0.9 {
-            if c.scaling_potential >= 0.65 {
-                Strategy::Batch
-            } else {
-                Strategy::Drop
-            }
-        } else if c.compute_cost <= 8_000 {
-            Strategy::Inline
-        } else if c.compute_cost < 60_000 {
-            Strategy::Spawn
-        } else if c.scaling_potential >= 0.70 {
-            Strategy::Batch
-        } else {
-            Strategy::CpuPool
-        }
-    }
+    use crate::neural_router::sim_env::heuristic;
 
     #[test]
     fn record_updates_only_the_chosen_row() {

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use super::sim_env::{expected_rewards, rng, sample_context, sample_outcome};
 use crate::neural_router::{Context, NeuralConfig, NeuralRouter, Policy, StrategyMask};
-use crate::types::{JobKind, Strategy};
+use crate::types::JobKind;
 
 /// Training samples per run.
 const TRAIN_SAMPLES: usize = 40_000;
@@ -18,24 +18,7 @@ const EVAL_PER_KIND: usize = 2_000;
 /// (strategies that all finish far inside the budget differ by less).
 const NEAR_BEST: f64 = 0.02;
 
-/// The router's default decision tree, replicated.
-fn heuristic(c: &Context) -> Strategy {
-    if c.queue_fill >= 0.9 {
-        if c.scaling_potential >= 0.65 {
-            Strategy::Batch
-        } else {
-            Strategy::Drop
-        }
-    } else if c.compute_cost <= 8_000 {
-        Strategy::Inline
-    } else if c.compute_cost < 60_000 {
-        Strategy::Spawn
-    } else if c.scaling_potential >= 0.70 {
-        Strategy::Batch
-    } else {
-        Strategy::CpuPool
-    }
-}
+use super::sim_env::heuristic;
 
 fn max(xs: &[f64]) -> f64 {
     xs.iter().copied().fold(f64::NEG_INFINITY, f64::max)

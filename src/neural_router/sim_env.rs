@@ -165,3 +165,22 @@ pub(super) fn expected_rewards(ctx: &Context) -> [f64; Strategy::COUNT] {
 pub(super) fn rng(seed: u64) -> SmallRng {
     SmallRng::seed_from_u64(seed)
 }
+
+/// The router's default decision tree (the real [`choose_for_profile`]), with the
+/// backpressure gate read from the context's queue fill (gate at 90%): what the learning
+/// tests compare the learned policy against.
+///
+/// [`choose_for_profile`]: crate::router::choose_for_profile
+pub(super) fn heuristic(c: &super::Context) -> crate::types::Strategy {
+    static CFG: std::sync::OnceLock<crate::config::RouterConfig> = std::sync::OnceLock::new();
+    let cfg = CFG.get_or_init(|| crate::config::RouterConfig {
+        backpressure_busy_threshold: 90,
+        ..crate::config::RouterConfig::default()
+    });
+    let profile = crate::types::JobProfile {
+        compute_cost: c.compute_cost,
+        scaling_potential: c.scaling_potential,
+        latency_budget_ms: c.latency_budget_ms,
+    };
+    crate::router::choose_for_profile(cfg, profile, (c.queue_fill * 100.0).floor() as usize)
+}
