@@ -52,6 +52,19 @@ struct Cli {
     /// Maximum concurrent SSE clients (503 beyond).
     #[arg(long, env = "HELIX_SSE_LIMIT", default_value_t = web::DEFAULT_SSE_LIMIT)]
     sse_limit: usize,
+    /// Open HTTP connections at most (further clients wait in the listen backlog).
+    #[arg(long, env = "HELIX_MAX_CONNECTIONS", default_value_t = web::MAX_CONNECTIONS as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    max_connections: u64,
+    /// Seconds a client has to send a complete request head (slow-loris guard; also
+    /// closes idle keep-alive connections).
+    #[arg(long, env = "HELIX_HEADER_TIMEOUT_SECS", default_value_t = web::HEADER_READ_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    header_timeout_secs: u64,
+    /// Seconds a blocked write to a client may last before the connection is closed.
+    #[arg(long, env = "HELIX_WRITE_STALL_SECS", default_value_t = web::WRITE_STALL_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    write_stall_secs: u64,
 }
 
 #[tokio::main]
@@ -97,7 +110,17 @@ async fn run(cli: Cli) -> Result<(), String> {
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     let policy = MutationPolicy::new(cli.api_token.clone(), local.ip().is_loopback());
     let state = AppState::new(router.clone(), policy).with_sse_limit(cli.sse_limit);
-    let server = tokio::spawn(web::serve_on(listener, state, web::shutdown_signal()));
+    let limits = web::ServeLimits {
+        header_read_timeout: Duration::from_secs(cli.header_timeout_secs),
+        max_connections: usize::try_from(cli.max_connections).unwrap_or(usize::MAX),
+        write_stall_timeout: Duration::from_secs(cli.write_stall_secs),
+    };
+    let server = tokio::spawn(web::serve_on_with(
+        listener,
+        state,
+        web::shutdown_signal(),
+        limits,
+    ));
     println!("HelixRouter listening on http://{local}/");
 
     if cli.sim_jobs > 0 {

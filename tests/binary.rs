@@ -310,3 +310,52 @@ async fn sigterm_exits_even_with_an_event_stream_open() {
     assert!(w.exists(), "weights saved\n{}", p.output());
     drop(sse);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_limit_flags_act_and_reject_zero() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let data = tempfile::tempdir().expect("tempdir");
+    let w = data.path().join("w.json");
+    let addr = format!("127.0.0.1:{}", free_port("127.0.0.1"));
+    let mut p = Proc::start(
+        data.path(),
+        "limits",
+        &addr,
+        &[
+            ("HELIX_SIM_JOBS", "0"),
+            ("HELIX_HEADER_TIMEOUT_SECS", "1"),
+            ("HELIX_WEIGHTS_PATH", w.to_str().expect("path")),
+        ],
+    );
+    p.wait_healthy().await;
+    // A slow-loris request head is cut off after about the configured second.
+    let mut s = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("partial head");
+    let t = std::time::Instant::now();
+    let mut buf = Vec::new();
+    bounded(
+        8,
+        "server closes the slow connection",
+        s.read_to_end(&mut buf),
+    )
+    .await
+    .ok();
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "closed only after {:?}",
+        t.elapsed()
+    );
+    p.terminate().await;
+
+    let out = std::process::Command::new(BIN)
+        .env("HELIX_MAX_CONNECTIONS", "0")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("max-connections"), "{err}");
+}
