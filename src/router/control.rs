@@ -323,7 +323,7 @@ impl Inner {
 
     fn pressure_tick(&self) {
         let now = Instant::now();
-        let (submitted, completed, dropped, _) = self.totals();
+        let (submitted, completed, dropped) = self.totals();
         let late = super::stripes::sum(&self.stripes, |s| &s.late);
         // Clear the subscriber flag only if nobody subscribed while we looked; a lost
         // race costs at most one tick of decisions for a brand-new subscriber.

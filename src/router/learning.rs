@@ -10,7 +10,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use tokio::sync::mpsc;
 
-use super::{Inner, choose_for_profile};
+use super::{Inner, batch_fits_budget, choose_for_profile};
 use crate::config::RouterConfig;
 use crate::neural_router::{Context, NeuralConfig, NeuralRouter, Outcome, Policy, StrategyMask};
 use crate::types::{JobProfile, Strategy};
@@ -127,19 +127,13 @@ impl Learning {
 #[inline]
 pub(crate) fn safe_mask(cfg: &RouterConfig, p: JobProfile, spawn_backlog_ok: bool) -> StrategyMask {
     let mut m = StrategyMask::NONE.with(Strategy::CpuPool);
-    let budget_ns = p.latency_budget_ms.saturating_mul(1_000_000);
     if p.compute_cost <= cfg.spawn_threshold {
         m = m.with(Strategy::Inline);
         if spawn_backlog_ok {
             m = m.with(Strategy::Spawn);
         }
     }
-    if cfg
-        .batch_max_delay_ms
-        .saturating_mul(1_000_000)
-        .saturating_add(p.compute_cost)
-        <= budget_ns
-    {
+    if batch_fits_budget(cfg, p) {
         m = m.with(Strategy::Batch);
     }
     m

@@ -40,7 +40,8 @@ pub use control::{MAX_ADAPTIVE_FACTOR, ShutdownReport, autoscaler_config};
 pub use error::Rejected;
 pub use learning::{SAMPLE_CHANNEL_CAP, neural_config, warm_learner};
 pub use policy::{
-    BATCH_HEAVY, BATCH_UNDER_PRESSURE, choose_for_profile, choose_strategy, cost_rank,
+    BATCH_HEAVY, BATCH_UNDER_PRESSURE, batch_fits_budget, choose_for_profile, choose_strategy,
+    cost_rank,
 };
 pub use stats::{RouterStats, StrategyStats};
 
@@ -342,14 +343,8 @@ impl Router {
         }
         // Budget-aware rerouting: keep the executor free of medium backlogs, and never
         // batch work whose budget the batch delay alone would blow.
-        let batch_too_slow = || {
-            cfg.batch_max_delay_ms
-                .saturating_mul(1_000_000)
-                .saturating_add(hint.compute_cost)
-                > budget_ns
-        };
         if (strategy == Strategy::Spawn && !spawn_backlog_ok)
-            || (strategy == Strategy::Batch && batch_too_slow())
+            || (strategy == Strategy::Batch && !batch_fits_budget(&cfg, profile))
         {
             strategy = Strategy::CpuPool;
             source = DecisionSource::Admission;
@@ -601,35 +596,19 @@ impl Inner {
         &self.stripes[stripe_index() % self.stripes.len()]
     }
 
-    /// Summed counters: (submitted, completed, dropped, failed) read ends-first.
-    pub(crate) fn totals(&self) -> (u64, u64, u64, u64) {
+    /// Summed counters (submitted, completed, dropped), the end counters read first.
+    pub(crate) fn totals(&self) -> (u64, u64, u64) {
         let completed: u64 = self
             .stripes
             .iter()
-            .flat_map(|s| s.latency.iter())
+            .flat_map(|s| &s.latency)
             .map(|w| w.count())
             .sum();
-        let dropped: u64 = self
-            .stripes
-            .iter()
-            .flat_map(|s| s.dropped.iter())
-            .map(|c| c.load(Relaxed))
-            .sum();
-        let failed: u64 = self
-            .stripes
-            .iter()
-            .flat_map(|s| s.failed.iter())
-            .map(|c| c.load(Relaxed))
-            .sum();
+        let dropped = stripes::sum_all(&self.stripes, |s| &s.dropped);
         // Every job is routed exactly once (the decision precedes its end), so the
         // routed total read after the end counters is the submitted count.
-        let submitted: u64 = self
-            .stripes
-            .iter()
-            .flat_map(|s| s.routed.iter())
-            .map(|c| c.load(Relaxed))
-            .sum();
-        (submitted, completed, dropped, failed)
+        let submitted = stripes::sum_all(&self.stripes, |s| &s.routed);
+        (submitted, completed, dropped)
     }
 
     /// Publishes a decision to the log and, when someone listens, the broadcast.

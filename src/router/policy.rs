@@ -56,6 +56,17 @@ pub fn choose_for_profile(cfg: &RouterConfig, p: JobProfile, cpu_busy: usize) ->
     }
 }
 
+/// True when the batch delay plus the work itself fits the budget: batching work that
+/// fails this would obviously miss its deadline. Used by admission and by the learned
+/// policy's safety mask.
+#[inline]
+pub fn batch_fits_budget(cfg: &RouterConfig, p: JobProfile) -> bool {
+    cfg.batch_max_delay_ms
+        .saturating_mul(1_000_000)
+        .saturating_add(p.compute_cost)
+        <= p.latency_budget_ms.saturating_mul(1_000_000)
+}
+
 /// Orders strategies by how much they move work away from the caller; used to state
 /// that the policy is monotone in cost (`Batch` and `CpuPool` share a rank).
 pub fn cost_rank(s: Strategy) -> u8 {
@@ -72,7 +83,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::types::{JobKind, Strategy};
+    use crate::types::{JobKind, JobProfile, Strategy};
 
     fn job(cost: u64, sp: f32) -> Job {
         Job {
@@ -83,6 +94,19 @@ mod tests {
             scaling_potential: sp,
             latency_budget_ms: 10,
         }
+    }
+
+    #[test]
+    fn batch_fits_budget_at_the_boundary() {
+        let cfg = RouterConfig::default(); // 10 ms batch delay
+        let p = |cost, budget_ms| JobProfile {
+            compute_cost: cost,
+            scaling_potential: 0.9,
+            latency_budget_ms: budget_ms,
+        };
+        assert!(batch_fits_budget(&cfg, p(1_000_000, 11)));
+        assert!(!batch_fits_budget(&cfg, p(1_000_001, 11)));
+        assert!(!batch_fits_budget(&cfg, p(0, 9)));
     }
 
     #[test]

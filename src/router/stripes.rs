@@ -71,3 +71,15 @@ pub(crate) fn stripe_index() -> usize {
 pub(crate) fn sum(stripes: &[Stripe], f: impl Fn(&Stripe) -> &AtomicU64) -> u64 {
     stripes.iter().map(|s| f(s).load(Relaxed)).sum()
 }
+
+/// Sums a per-strategy counter array over the stripes and strategies.
+pub(crate) fn sum_all(
+    stripes: &[Stripe],
+    f: impl Fn(&Stripe) -> &[AtomicU64; Strategy::COUNT],
+) -> u64 {
+    stripes
+        .iter()
+        .flat_map(|s| f(s).iter())
+        .map(|c| c.load(Relaxed))
+        .sum()
+}
