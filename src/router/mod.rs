@@ -315,8 +315,9 @@ impl Router {
         let mut strategy = choose_for_profile(&cfg, profile, busy);
         let mut source = DecisionSource::Heuristic;
         let budget_ns = hint.latency_budget_ms.saturating_mul(1_000_000);
+        // Read only when a decision needs it (not on the inline fast path).
         let spawn_backlog_ok =
-            inner.counters.spawn_outstanding_ns.load(Relaxed) <= SPAWN_BACKLOG_LIMIT_NS;
+            || inner.counters.spawn_outstanding_ns.load(Relaxed) <= SPAWN_BACKLOG_LIMIT_NS;
         let mut ctx = None;
         // The learned override: only once warmed up, never where the heuristic shed or
         // ran inline, and only among strategies that cannot obviously blow the budget.
@@ -327,7 +328,7 @@ impl Router {
             && inner.learning.ready.load(Relaxed)
         {
             let c = inner.context(&hint, &cfg);
-            let mask = learning::safe_mask(&cfg, profile, spawn_backlog_ok);
+            let mask = learning::safe_mask(&cfg, profile, spawn_backlog_ok());
             if let Some(choice) =
                 inner
                     .learning
@@ -343,7 +344,7 @@ impl Router {
         }
         // Budget-aware rerouting: keep the executor free of medium backlogs, and never
         // batch work whose budget the batch delay alone would blow.
-        if (strategy == Strategy::Spawn && !spawn_backlog_ok)
+        if (strategy == Strategy::Spawn && !spawn_backlog_ok())
             || (strategy == Strategy::Batch && !batch_fits_budget(&cfg, profile))
         {
             strategy = Strategy::CpuPool;

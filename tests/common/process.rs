@@ -104,13 +104,7 @@ impl Proc {
                 assert_eq!(v["status"], "ok");
                 return;
             }
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .expect("child")
-                .try_wait()
-                .expect("wait")
-            {
+            if let Some(status) = self.exited() {
                 panic!("helixrouter exited early with {status}\n{}", self.output());
             }
             assert!(
@@ -120,6 +114,15 @@ impl Proc {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// The exit status if the process has exited (without waiting).
+    fn exited(&mut self) -> Option<ExitStatus> {
+        self.child
+            .as_mut()
+            .expect("child")
+            .try_wait()
+            .expect("wait")
     }
 
     /// Sends SIGTERM with the `kill` command.
@@ -135,13 +138,7 @@ impl Proc {
     pub async fn wait_exit(&mut self, secs: u64) -> ExitStatus {
         let end = Instant::now() + Duration::from_secs(secs);
         loop {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .expect("child")
-                .try_wait()
-                .expect("wait")
-            {
+            if let Some(status) = self.exited() {
                 self.child = None;
                 return status;
             }
