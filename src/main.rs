@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use helixrouter::config::{RouterConfig, reload};
+use helixrouter::config::RouterConfig;
 use helixrouter::neural_router::NeuralRouter;
-use helixrouter::router::{Router, neural_config, warm_learner};
+use helixrouter::router::{Router, neural_config, reload, warm_learner};
 use helixrouter::simulator::{Simulator, SimulatorConfig};
 use helixrouter::types::Strategy;
 use helixrouter::web::{self, AppState, MutationPolicy};
@@ -233,7 +233,7 @@ async fn live_load(router: Router, rate: u32, seed: u64) {
     let per_tick = (rate as usize).div_ceil(10);
     loop {
         tick.tick().await;
-        if router.stats().shutting_down {
+        if router.is_shutting_down() {
             return;
         }
         let sim = Simulator::new(SimulatorConfig {
@@ -262,7 +262,7 @@ async fn ticks(router: Router, every: Duration) {
     tick.tick().await;
     loop {
         tick.tick().await;
-        if router.stats().shutting_down {
+        if router.is_shutting_down() {
             return;
         }
         router.maybe_adapt_threshold();

@@ -52,9 +52,11 @@ impl fmt::Display for JobKind {
     }
 }
 
-/// How a unit of work is executed.
+/// How a unit of work is executed. More strategies may be added (a remote one is
+/// planned), so matches outside this crate need a wildcard arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Strategy {
     /// Run on the caller's task, no hop.
     Inline,
@@ -189,19 +191,26 @@ pub enum Output {
     F64(f64),
 }
 
-/// Who made a routing decision.
+/// Why a job ended up with the strategy its [`RoutingDecision`] records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum DecisionSource {
-    /// [`crate::router::choose_strategy`].
+    /// The heuristic ([`crate::policy::choose_strategy`]) chose it; with strategy `drop`
+    /// this is the backpressure gate shedding the job.
     Heuristic,
     /// The learned model overrode the heuristic.
     Neural,
-    /// Budget-aware admission shed the job (it could not finish in time).
+    /// A guard moved the job to the CPU pool: the spawned backlog was too large for
+    /// `spawn`, or the batch delay alone would blow its budget.
+    Rerouted,
+    /// Budget-aware admission shed the job (strategy `drop`): its estimated finish at
+    /// the CPU pool was past its budget.
     Admission,
-    /// A queue was full (CPU pool or batch queue).
+    /// The job was shed (strategy `drop`) because its queue was full (CPU pool or
+    /// batch queue).
     QueueFull,
-    /// The router is shutting down.
+    /// The job was shed (strategy `drop`) because the router is shutting down.
     Shutdown,
 }
 
@@ -211,6 +220,7 @@ impl DecisionSource {
         match self {
             DecisionSource::Heuristic => "heuristic",
             DecisionSource::Neural => "neural",
+            DecisionSource::Rerouted => "rerouted",
             DecisionSource::Admission => "admission",
             DecisionSource::QueueFull => "queue_full",
             DecisionSource::Shutdown => "shutdown",
@@ -225,8 +235,11 @@ impl fmt::Display for DecisionSource {
 }
 
 /// The record of one routing decision, broadcast to subscribers and kept in a
-/// bounded log.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// bounded log. It says what finally happened to the job when it was routed: where it
+/// runs, or that it was shed (`strategy` = `drop`) and why (`source`). A job admitted to
+/// a queue can still be shed later (its deadline passed while it waited); that shows
+/// in the stats, not here.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct RoutingDecision {
     /// The job's id (or the `WorkHint` id for user work).
     pub job_id: u64,
@@ -244,4 +257,10 @@ pub struct RoutingDecision {
     pub cpu_busy: usize,
     /// Milliseconds since the Unix epoch.
     pub timestamp_ms: u64,
+    /// Position in the decision feed ([`Router::subscribe_decisions`](crate::Router::subscribe_decisions)),
+    /// the SSE `id:`; `None` in the log. Decisions made while nobody listened are
+    /// counted into it when the next subscriber arrives, so the gap between two feed
+    /// positions is (close to) the number of decisions made in between.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
 }

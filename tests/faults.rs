@@ -12,9 +12,9 @@ mod common;
 
 use common::process::Proc;
 use common::{Server, bounded};
-use helixrouter::config::reload::{ReloadEvent, ReloadState, apply_event, watch};
 use helixrouter::config::{RouterConfig, RouterConfigPatch};
 use helixrouter::neural_router::{NeuralRouter, WeightsError};
+use helixrouter::router::reload::{ReloadEvent, ReloadState, apply_event, watch};
 use helixrouter::router::{Rejected, Router, RouterStats, WorkHint, neural_config};
 use helixrouter::simulator::{Simulator, SimulatorConfig};
 use helixrouter::types::Strategy;

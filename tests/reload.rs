@@ -6,8 +6,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{bounded, router};
-use helixrouter::config::{RouterConfig, RouterConfigPatch, reload};
+use helixrouter::config::{RouterConfig, RouterConfigPatch};
 use helixrouter::router::Router;
+use helixrouter::router::reload;
 
 const POLL: Duration = Duration::from_millis(50);
 

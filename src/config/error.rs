@@ -1,7 +1,6 @@
 //! Configuration errors.
 
 use std::fmt;
-use std::path::PathBuf;
 
 use serde::Serialize;
 
@@ -45,15 +44,6 @@ pub enum ConfigError {
     /// The JSON is malformed, has a field of the wrong type, or has an unknown field.
     #[error("config json: {0}")]
     Parse(#[source] serde_json::Error),
-    /// The config file could not be read.
-    #[error("config file {}: {source}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
-    },
 }
 
 impl ConfigError {

@@ -1,15 +1,11 @@
 //! Router configuration: [`RouterConfig`] with its defaults and validation, the
-//! sparse [`RouterConfigPatch`], and JSON loading. Pure: no tokio, no I/O beyond
-//! [`RouterConfig::from_json_file`].
+//! sparse [`RouterConfigPatch`], and JSON parsing. Pure: no tokio, no I/O.
 //!
 //! A config is always applied whole or not at all: [`RouterConfig::apply`] builds a
 //! new value and validates it before anyone can see it.
 
 mod error;
 mod patch;
-pub mod reload;
-
-use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -133,7 +129,9 @@ config_struct! {
     autoscale_max_queue_cap: usize,
     /// How long an external pressure signal stays in force (ms).
     external_pressure_ttl_ms: u64,
-    /// Routing decisions kept in the in-memory log.
+    /// Routing decisions kept in the in-memory log, in total (at most
+    /// [`MAX_DECISION_LOG`]). Set when the router is built: a running router rejects a
+    /// change with a violation naming this field.
     decision_log_cap: usize,
 }
 
@@ -335,7 +333,7 @@ impl RouterConfig {
         at_most("cpu_queue_cap", self.cpu_queue_cap, MAX_QUEUE);
         at_most("batch_max_size", self.batch_max_size, MAX_QUEUE);
         at_most("batch_queue_cap", self.batch_queue_cap, MAX_QUEUE);
-        at_most("decision_log_cap", self.decision_log_cap, MAX_QUEUE);
+        at_most("decision_log_cap", self.decision_log_cap, MAX_DECISION_LOG);
         at_most("autoscale_window", self.autoscale_window, 4_096);
         at_most(
             "autoscale_max_parallelism",
@@ -392,25 +390,14 @@ impl RouterConfig {
         cfg.validate()?;
         Ok(cfg)
     }
-
-    /// Loads and validates a whole config from a JSON file.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::Io`] when the file cannot be read, otherwise as [`RouterConfig::from_json`].
-    pub fn from_json_file(path: &Path) -> Result<RouterConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::from_json(&text)
-    }
 }
 
 /// Largest accepted `cpu_parallelism`.
 pub const MAX_PARALLELISM: usize = 1_024;
 /// Largest accepted queue or batch capacity.
 pub const MAX_QUEUE: usize = 1 << 20;
+/// Largest accepted `decision_log_cap` (decisions kept in memory, about 40 bytes each).
+pub const MAX_DECISION_LOG: usize = 65_536;
 
 #[cfg(test)]
 mod tests;

@@ -231,19 +231,6 @@ fn partial_json_takes_defaults_and_round_trips() {
     assert_eq!(back, c);
 }
 
-#[test]
-fn loads_from_file_and_reports_missing_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("c.json");
-    std::fs::write(&p, r#"{"spawn_threshold": 70000}"#).unwrap();
-    assert_eq!(
-        RouterConfig::from_json_file(&p).unwrap().spawn_threshold,
-        70_000
-    );
-    let err = RouterConfig::from_json_file(&dir.path().join("missing.json")).unwrap_err();
-    assert!(matches!(err, ConfigError::Io { .. }));
-}
-
 fn arb_patch() -> impl Strategy<Value = RouterConfigPatch> {
     (
         proptest::option::of(0u64..200_000),

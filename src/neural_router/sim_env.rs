@@ -182,5 +182,5 @@ pub(super) fn heuristic(c: &super::Context) -> crate::types::Strategy {
         scaling_potential: c.scaling_potential,
         latency_budget_ms: c.latency_budget_ms,
     };
-    crate::router::choose_for_profile(cfg, profile, (c.queue_fill * 100.0).floor() as usize)
+    crate::policy::choose_for_profile(cfg, profile, (c.queue_fill * 100.0).floor() as usize)
 }

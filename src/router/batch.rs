@@ -10,7 +10,7 @@ use std::time::Duration;
 // The batch clock is Tokio's so flush-on-delay is testable with paused time.
 use tokio::time::Instant;
 
-use super::Exec;
+use super::dispatch::QueuedJob;
 
 /// Batch classes: the three built-in kinds and user closures.
 pub(crate) const CLASSES: usize = 4;
@@ -29,7 +29,7 @@ pub(crate) struct BatchEntry {
     /// Real-time deadline (the pool's clock).
     pub(crate) deadline: std::time::Instant,
     pub(crate) est_ns: u64,
-    pub(crate) job: Box<dyn FnOnce(Exec) + Send>,
+    pub(crate) job: QueuedJob,
 }
 
 /// One class's waiting entries and their summed estimated cost.
@@ -85,9 +85,7 @@ impl Batcher {
     }
 
     fn lock(&self, class: usize) -> std::sync::MutexGuard<'_, ClassQueue> {
-        self.queues[class % CLASSES]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        super::lock(&self.queues[class % CLASSES])
     }
 
     /// Queues `entry`. Returns a batch to flush when this entry filled one (`max_size`

@@ -7,20 +7,32 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::{Inner, PRESSURE_TICK, Router};
+use super::{Inner, Router, lock};
 use crate::autoscaler::{Autoscaler, AutoscalerConfig, Observation, PoolSize, Recommendation};
 use crate::config::{ConfigError, RouterConfig, RouterConfigPatch};
 use crate::metrics::PressureInputs;
 use crate::types::Strategy;
 
 /// Upper bound of the adaptive spawn threshold, as a multiple of the configured one.
-pub const MAX_ADAPTIVE_FACTOR: u64 = 16;
+pub(crate) const MAX_ADAPTIVE_FACTOR: u64 = 16;
+/// How often the pressure ticker folds counters into the pressure score.
+pub(crate) const PRESSURE_TICK: Duration = Duration::from_millis(50);
+
+/// The counters as the previous pressure tick read them.
+#[derive(Debug, Clone, Copy)]
+struct TickCounters {
+    at: Instant,
+    submitted: u64,
+    dropped: u64,
+    completed: u64,
+    late: u64,
+}
 
 /// Mutable control-plane state (ticks, not the hot path).
 #[derive(Debug)]
 pub(crate) struct ControlState {
-    /// Counter values at the previous pressure tick.
-    last_tick: (Instant, u64, u64, u64, u64),
+    /// Counter values at the previous pressure tick; written by `pressure_tick`.
+    last_tick: TickCounters,
     /// The forecaster, rebuilt when its config fields change.
     autoscaler: Autoscaler,
     /// (time, pool tasks accepted) at the previous autoscale tick.
@@ -30,7 +42,13 @@ pub(crate) struct ControlState {
 impl ControlState {
     pub(crate) fn new(cfg: &RouterConfig) -> Self {
         Self {
-            last_tick: (Instant::now(), 0, 0, 0, 0),
+            last_tick: TickCounters {
+                at: Instant::now(),
+                submitted: 0,
+                dropped: 0,
+                completed: 0,
+                late: 0,
+            },
             autoscaler: Autoscaler::new(autoscaler_config(cfg)),
             last_autoscale: None,
         }
@@ -38,7 +56,7 @@ impl ControlState {
 }
 
 /// The autoscaler's parameters from the router config.
-pub fn autoscaler_config(cfg: &RouterConfig) -> AutoscalerConfig {
+pub(crate) fn autoscaler_config(cfg: &RouterConfig) -> AutoscalerConfig {
     AutoscalerConfig {
         window: cfg.autoscale_window,
         horizon_secs: cfg.autoscale_horizon_secs as f64,
@@ -71,14 +89,12 @@ impl Router {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::Invalid`] naming each broken field; nothing is applied.
+    /// [`ConfigError::Invalid`] naming each broken field (including a changed
+    /// `decision_log_cap`, which is fixed when the router is built); nothing is applied.
     pub fn set_config(&self, cfg: RouterConfig) -> Result<RouterConfig, ConfigError> {
-        let _w = self
-            .inner
-            .config_write
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let _w = lock(&self.inner.config_write);
         cfg.validate()?;
+        self.inner.check_live(&cfg)?;
         self.inner.install(cfg.clone());
         Ok(cfg)
     }
@@ -88,14 +104,12 @@ impl Router {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::Invalid`] naming each broken field; nothing is applied.
+    /// [`ConfigError::Invalid`] naming each broken field (including a changed
+    /// `decision_log_cap`, which is fixed when the router is built); nothing is applied.
     pub fn patch_config(&self, patch: &RouterConfigPatch) -> Result<RouterConfig, ConfigError> {
-        let _w = self
-            .inner
-            .config_write
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let _w = lock(&self.inner.config_write);
         let next = self.inner.configured.load().apply(patch)?;
+        self.inner.check_live(&next)?;
         self.inner.install(next.clone());
         Ok(next)
     }
@@ -116,11 +130,7 @@ impl Router {
         }
         let ttl = self.inner.configured.load().external_pressure_ttl_ms as f64 / 1e3;
         let now = self.inner.epoch.elapsed().as_secs_f64();
-        let mut p = self
-            .inner
-            .pressure
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut p = lock(&self.inner.pressure);
         p.set_external(pressure, now, ttl);
         self.inner
             .pressure_score
@@ -133,11 +143,7 @@ impl Router {
     /// off the pool), and moves it back toward the configured value by the same step
     /// once the p95 is within budget. Returns the threshold in force.
     pub fn maybe_adapt_threshold(&self) -> u64 {
-        let _w = self
-            .inner
-            .config_write
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let _w = lock(&self.inner.config_write);
         let cfg = self.inner.configured.load();
         let current = self
             .inner
@@ -193,7 +199,7 @@ impl Router {
         let cfg = inner.configured.load_full();
         let accepted = inner.pool.accepted();
         let service = inner.pool.service_secs();
-        let mut ctl = inner.control.lock().unwrap_or_else(|e| e.into_inner());
+        let mut ctl = lock(&inner.control);
         let wanted = autoscaler_config(&cfg);
         if *ctl.autoscaler.config() != wanted.sanitized() {
             ctl.autoscaler = Autoscaler::new(wanted);
@@ -240,10 +246,7 @@ impl Router {
 
     /// The autoscaler's last recommendation, if it has made one.
     pub fn autoscaler_last(&self) -> Option<Recommendation> {
-        self.inner
-            .control
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        lock(&self.inner.control)
             .autoscaler
             .last_recommendation()
             .cloned()
@@ -277,14 +280,10 @@ impl Router {
                 .fetch_add(1, Relaxed);
             self.flush_batch(batch, false);
         }
-        loop {
-            let s = self.stats();
-            if s.in_flight == 0 || tokio::time::Instant::now() >= deadline {
-                break;
-            }
+        while self.inner.in_flight() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
-        let abandoned = self.stats().in_flight;
+        let abandoned = self.inner.in_flight();
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let pool = self.inner.pool.clone();
         let pool_stopped = tokio::task::spawn_blocking(move || pool.close(left))
@@ -301,6 +300,22 @@ impl Router {
 }
 
 impl Inner {
+    /// Rejects a valid config that a running router cannot apply: the decision log's
+    /// size is fixed at construction.
+    fn check_live(&self, next: &RouterConfig) -> Result<(), ConfigError> {
+        let built = self.logs.capacity();
+        if next.decision_log_cap == built {
+            return Ok(());
+        }
+        Err(ConfigError::Invalid(vec![crate::config::Violation::new(
+            "decision_log_cap",
+            format!(
+                "cannot change on a running router (it keeps {built}); set it when building the router"
+            ),
+            next.decision_log_cap,
+        )]))
+    }
+
     /// Installs a validated config: the live pool is resized and the effective config
     /// (with the adaptive threshold) republished. Callers hold `config_write`.
     pub(crate) fn install(&self, cfg: RouterConfig) {
@@ -332,20 +347,24 @@ impl Inner {
             self.has_subscribers.store(false, Relaxed);
         }
         let (par, cap, _) = self.pool.shape();
-        let mut ctl = self.control.lock().unwrap_or_else(|e| e.into_inner());
-        let (t0, s0, d0, c0, l0) = ctl.last_tick;
-        ctl.last_tick = (now, submitted, dropped, completed, late);
-        drop(ctl);
+        let this = TickCounters {
+            at: now,
+            submitted,
+            dropped,
+            completed,
+            late,
+        };
+        let prev = std::mem::replace(&mut lock(&self.control).last_tick, this);
         let inputs = PressureInputs {
             saturation: self.pool.running() as f64 / par.max(1) as f64,
             queue_fill: self.pool.queued() as f64 / cap.max(1) as f64,
-            submitted: submitted.saturating_sub(s0),
-            dropped: dropped.saturating_sub(d0),
-            completed: completed.saturating_sub(c0),
-            late: late.saturating_sub(l0),
-            dt_secs: now.duration_since(t0).as_secs_f64(),
+            submitted: submitted.saturating_sub(prev.submitted),
+            dropped: dropped.saturating_sub(prev.dropped),
+            completed: completed.saturating_sub(prev.completed),
+            late: late.saturating_sub(prev.late),
+            dt_secs: now.duration_since(prev.at).as_secs_f64(),
         };
-        let mut p = self.pressure.lock().unwrap_or_else(|e| e.into_inner());
+        let mut p = lock(&self.pressure);
         let snap = p.tick(inputs, self.epoch.elapsed().as_secs_f64());
         self.pressure_score.store(snap.score.to_bits(), Relaxed);
     }

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::Exec;
-use super::admission::{self, QueuedWork};
+use super::dispatch::{Exec, QueuedJob, Shed};
+use crate::policy::admission::{self, QueuedWork};
 
 /// A unit of work for the pool: one job, or one whole batch.
 pub(crate) struct PoolTask {
@@ -17,7 +17,7 @@ pub(crate) struct PoolTask {
     pub(crate) est_ns: u64,
     /// Runs the work (`Exec::Run`) or sheds it (`Exec::Shed`), recording the outcome
     /// and delivering the result either way. Called exactly once.
-    pub(crate) job: Box<dyn FnOnce(Exec) + Send>,
+    pub(crate) job: QueuedJob,
 }
 
 /// Why the pool did not take a task.
@@ -133,9 +133,8 @@ impl CpuPool {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        // A worker never panics while holding the lock (tasks run outside it), so a
-        // poisoned lock still guards consistent data.
-        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+        // A worker never panics while holding the lock (tasks run outside it).
+        super::lock(&self.inner.state)
     }
 
     /// Running + queued.
@@ -293,7 +292,7 @@ impl CpuPool {
         self.inner.work.notify_one();
         // Shed outside the lock: each records its outcome and answers its caller.
         for t in evicted {
-            (t.job)(Exec::Shed);
+            (t.job)(Exec::Shed(Shed::Evicted));
         }
         Ok(())
     }
@@ -321,7 +320,9 @@ impl CpuPool {
                 self.inner.busy.fetch_sub(1, Relaxed);
                 self.inner.shed_in_queue.fetch_add(1, Relaxed);
                 drop(st);
-                (q.task.job)(Exec::Shed);
+                (q.task.job)(Exec::Shed(Shed::Late {
+                    run_ns: expected.as_nanos() as u64,
+                }));
                 st = self.lock();
                 continue;
             }

@@ -1,4 +1,5 @@
-//! A bounded, lock-free log of the last routing decisions.
+//! A bounded, lock-free log of the last routing decisions: [`DecisionLogs`] splits a
+//! total capacity over a few rings so threads rarely write the same one.
 //!
 //! Each slot is a tiny seqlock of atomics: writers bump the version to odd, store the
 //! packed fields, then bump it to even; readers retry a slot whose version changed or
@@ -9,9 +10,12 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::types::{DecisionSource, JobKind, RoutingDecision, Strategy};
 
-const SOURCES: [DecisionSource; 5] = [
+use super::stripes::STRIPES;
+
+const SOURCES: [DecisionSource; 6] = [
     DecisionSource::Heuristic,
     DecisionSource::Neural,
+    DecisionSource::Rerouted,
     DecisionSource::Admission,
     DecisionSource::QueueFull,
     DecisionSource::Shutdown,
@@ -27,7 +31,47 @@ struct Slot {
     timestamp_ms: AtomicU64,
 }
 
-/// The ring.
+/// The rings, `decision_log_cap` slots in total.
+#[derive(Debug)]
+pub(crate) struct DecisionLogs {
+    /// At most [`STRIPES`] rings; stripe `i` writes ring `i % len`.
+    rings: Box<[DecisionLog]>,
+}
+
+impl DecisionLogs {
+    /// Rings holding `total` decisions together (at least one slot).
+    pub(crate) fn new(total: usize) -> Self {
+        let total = total.max(1);
+        let n = total.min(STRIPES);
+        let rings = (0..n)
+            .map(|i| DecisionLog::new(total / n + usize::from(i < total % n)))
+            .collect();
+        Self { rings }
+    }
+
+    /// The ring that stripe `stripe` writes.
+    #[inline]
+    pub(crate) fn ring(&self, stripe: usize) -> &DecisionLog {
+        &self.rings[stripe % self.rings.len()]
+    }
+
+    /// Slots over all rings (= the configured total).
+    pub(crate) fn capacity(&self) -> usize {
+        self.rings.iter().map(|r| r.slots.len()).sum()
+    }
+
+    /// The most recent decisions over all rings, newest first, at most `limit`.
+    pub(crate) fn recent(&self, limit: usize) -> Vec<RoutingDecision> {
+        let mut all: Vec<RoutingDecision> =
+            self.rings.iter().flat_map(|r| r.recent(limit)).collect();
+        all.sort_by_key(|d| std::cmp::Reverse(d.timestamp_ms));
+        all.truncate(limit);
+        all
+    }
+}
+
+/// One ring. Aligned so the write cursors of neighbouring rings never share a line.
+#[repr(align(128))]
 #[derive(Debug)]
 pub(crate) struct DecisionLog {
     slots: Box<[Slot]>,
@@ -42,20 +86,20 @@ impl DecisionLog {
         }
     }
 
-    /// Records a decision (fields passed unpacked so the caller builds nothing).
+    /// Records a decision (its `seq` is not kept).
     #[inline]
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn push(
-        &self,
-        job_id: u64,
-        kind: Option<JobKind>,
-        strategy: Strategy,
-        source: DecisionSource,
-        cost: u64,
-        pressure: f64,
-        cpu_busy: usize,
-        timestamp_ms: u64,
-    ) {
+    pub(crate) fn push(&self, d: &RoutingDecision) {
+        let RoutingDecision {
+            job_id,
+            kind,
+            strategy,
+            source,
+            compute_cost: cost,
+            pressure,
+            cpu_busy,
+            timestamp_ms,
+            seq: _,
+        } = *d;
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
         let s = &self.slots[i];
         let v = s.version.load(Ordering::Relaxed);
@@ -128,6 +172,7 @@ fn unpack(job_id: u64, cost: u64, meta: u64, ts: u64) -> Option<RoutingDecision>
         pressure: ((meta >> 8) & 1023) as f64 / 1000.0,
         cpu_busy: (meta >> 18) as usize,
         timestamp_ms: ts,
+        seq: None,
     })
 }
 
@@ -135,20 +180,25 @@ fn unpack(job_id: u64, cost: u64, meta: u64, ts: u64) -> Option<RoutingDecision>
 mod tests {
     use super::*;
 
+    fn decision(id: u64) -> RoutingDecision {
+        RoutingDecision {
+            job_id: id,
+            kind: Some(JobKind::PrimeCount),
+            strategy: Strategy::CpuPool,
+            source: DecisionSource::Neural,
+            compute_cost: id * 10,
+            pressure: 0.5,
+            cpu_busy: 3,
+            timestamp_ms: 1_000 + id,
+            seq: Some(id),
+        }
+    }
+
     #[test]
     fn keeps_the_last_entries_newest_first() {
         let log = DecisionLog::new(4);
         for id in 0..10u64 {
-            log.push(
-                id,
-                Some(JobKind::PrimeCount),
-                Strategy::CpuPool,
-                DecisionSource::Neural,
-                id * 10,
-                0.5,
-                3,
-                1_000 + id,
-            );
+            log.push(&decision(id));
         }
         let r = log.recent(100);
         assert_eq!(r.iter().map(|d| d.job_id).collect::<Vec<_>>(), [9, 8, 7, 6]);
@@ -159,22 +209,48 @@ mod tests {
         assert_eq!(r[0].pressure, 0.5);
         assert_eq!(r[0].cpu_busy, 3);
         assert_eq!(r[0].timestamp_ms, 1_009);
+        assert_eq!(r[0].seq, None, "the log does not keep feed positions");
     }
 
     #[test]
     fn user_work_has_no_kind() {
         let log = DecisionLog::new(2);
-        log.push(
-            1,
-            None,
-            Strategy::Drop,
-            DecisionSource::Shutdown,
-            0,
-            0.0,
-            0,
-            0,
-        );
+        log.push(&RoutingDecision {
+            kind: None,
+            strategy: Strategy::Drop,
+            source: DecisionSource::Shutdown,
+            ..decision(1)
+        });
         assert_eq!(log.recent(1)[0].kind, None);
         assert_eq!(log.recent(1)[0].source, DecisionSource::Shutdown);
+    }
+
+    #[test]
+    fn every_source_round_trips() {
+        let log = DecisionLog::new(SOURCES.len());
+        for source in SOURCES {
+            log.push(&RoutingDecision {
+                source,
+                ..decision(1)
+            });
+        }
+        let mut got: Vec<_> = log.recent(SOURCES.len()).iter().map(|d| d.source).collect();
+        got.reverse();
+        assert_eq!(got, SOURCES);
+    }
+
+    #[test]
+    fn total_capacity_is_what_was_configured() {
+        for total in [1, 5, 15, 16, 17, 256, 1_000] {
+            let logs = DecisionLogs::new(total);
+            assert_eq!(logs.capacity(), total, "total {total}");
+            // Every stripe writes some ring, and the union never holds more than the total.
+            for stripe in 0..STRIPES {
+                for id in 0..(2 * total as u64) {
+                    logs.ring(stripe).push(&decision(id));
+                }
+            }
+            assert_eq!(logs.recent(usize::MAX).len(), total, "total {total}");
+        }
     }
 }

@@ -4,7 +4,10 @@ use crate::types::Strategy;
 
 /// Why `Router::run` returned no value. Shed variants are the router protecting the
 /// budget of other work; `Panicked` is the work's own failure.
+///
+/// More reasons may be added, so matches outside this crate need a wildcard arm.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum Rejected {
     /// The backpressure gate chose `Drop`: the CPU pool is saturated and the work
     /// does not batch well.
@@ -21,11 +24,20 @@ pub enum Rejected {
         strategy: Strategy,
     },
     /// The estimated completion time exceeds the latency budget, so the work was shed
-    /// at once instead of queued to fail and delay others.
+    /// at once instead of queued to fail and delay others (or, when it already waited,
+    /// it could no longer finish in time and was shed instead of run late).
     #[error("budget impossible: estimated {estimated_ms:.3} ms > budget {budget_ms} ms")]
     BudgetImpossible {
-        /// Estimated time to completion.
+        /// Estimated time from submission to completion had it run: the time already
+        /// spent plus the router's estimate of what was left (queue ahead and the work).
         estimated_ms: f64,
+        /// The work's latency budget.
+        budget_ms: u64,
+    },
+    /// The work waited in the CPU pool's queue and was evicted to let work with
+    /// earlier deadlines finish in time (the pool keeps the most jobs on time).
+    #[error("evicted from the cpu pool queue so earlier deadlines are met (budget {budget_ms} ms)")]
+    Evicted {
         /// The work's latency budget.
         budget_ms: u64,
     },

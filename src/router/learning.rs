@@ -10,14 +10,15 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use tokio::sync::mpsc;
 
-use super::{Inner, batch_fits_budget, choose_for_profile};
+use super::{Inner, lock};
 use crate::config::RouterConfig;
 use crate::neural_router::{Context, NeuralConfig, NeuralRouter, Outcome, Policy, StrategyMask};
+use crate::policy::{batch_fits_budget, choose_for_profile};
 use crate::types::{JobProfile, Strategy};
 
 /// Outcome samples waiting for the learner at most; beyond this samples are counted
 /// as skipped rather than queued.
-pub const SAMPLE_CHANNEL_CAP: usize = 8_192;
+pub(crate) const SAMPLE_CHANNEL_CAP: usize = 8_192;
 /// The learner republishes its policy after this many samples.
 const PUBLISH_EVERY: u64 = 64;
 
@@ -116,7 +117,7 @@ impl Learning {
         let policy = learner.policy();
         self.ready.store(policy.is_warmed_up(), Relaxed);
         self.policy.store(Arc::new(policy));
-        *self.learner.lock().unwrap_or_else(|e| e.into_inner()) = learner;
+        *lock(&self.learner) = learner;
     }
 }
 
@@ -164,12 +165,7 @@ pub(crate) fn next_random() -> u64 {
 /// dropped.
 pub(crate) async fn learner_task(weak: Weak<Inner>) {
     let rx = match weak.upgrade() {
-        Some(inner) => inner
-            .learning
-            .rx
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take(),
+        Some(inner) => lock(&inner.learning.rx).take(),
         None => return,
     };
     let Some(mut rx) = rx else { return };
@@ -185,11 +181,7 @@ pub(crate) async fn learner_task(weak: Weak<Inner>) {
         if got == 0 && since_publish == 0 {
             continue;
         }
-        let mut learner = inner
-            .learning
-            .learner
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut learner = lock(&inner.learning.learner);
         for s in &buf {
             learner.record_outcome(&s.ctx, s.strategy, s.outcome);
         }

@@ -124,11 +124,7 @@ impl Router {
             in_flight: submitted.saturating_sub(completed + dropped + failed),
             late,
             strategies,
-            pressure: inner
-                .pressure
-                .lock()
-                .map(|p| p.last())
-                .unwrap_or_else(|e| e.into_inner().last()),
+            pressure: super::lock(&inner.pressure).last(),
             cpu_busy: inner.pool.busy(),
             cpu_running: inner.pool.running(),
             cpu_queue_depth: inner.pool.queued(),

@@ -1,4 +1,4 @@
-//! Per-thread stripes of the hot-path counters, latency windows and decision log, so
+//! Per-thread stripes of the hot-path counters and latency windows, so
 //! threads submitting at once never write the same cache line. Readers sum or merge
 //! the stripes; writers touch only their own.
 
@@ -7,8 +7,6 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 use crate::metrics::LatencyWindow;
 use crate::types::Strategy;
-
-use super::decision_log::DecisionLog;
 
 /// Number of stripes (threads map onto them round-robin).
 pub(crate) const STRIPES: usize = 16;
@@ -30,19 +28,16 @@ pub(crate) struct Stripe {
     pub(crate) late: AtomicU64,
     /// Latency per strategy; a window's count is that strategy's completions.
     pub(crate) latency: [LatencyWindow; Strategy::COUNT],
-    /// Decisions made on this stripe.
-    pub(crate) log: DecisionLog,
 }
 
 impl Stripe {
-    pub(crate) fn new(log_cap: usize) -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             routed: Default::default(),
             dropped: Default::default(),
             failed: Default::default(),
             late: AtomicU64::new(0),
             latency: std::array::from_fn(|_| LatencyWindow::default()),
-            log: DecisionLog::new(log_cap),
         }
     }
 }

@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::AppError;
+use super::prometheus::{NeuralFigures, render};
 use crate::config::{RouterConfig, RouterConfigPatch};
-use crate::metrics::prometheus::{NeuralFigures, render};
 
 const INDEX_HTML: &str = include_str!("assets/index.html");
 const APP_JS: &str = include_str!("assets/app.js");

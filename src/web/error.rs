@@ -65,10 +65,6 @@ impl IntoResponse for AppError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 json!({ "error": e.to_string() }),
             ),
-            AppError::Config(e @ ConfigError::Io { .. }) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                json!({ "error": e.to_string() }),
-            ),
             AppError::Unauthorized => (
                 StatusCode::UNAUTHORIZED,
                 json!({ "error": self.to_string() }),

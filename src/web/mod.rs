@@ -7,8 +7,9 @@
 //! timeout, connection cap, write-stall timeout).
 
 mod api;
-pub mod auth;
-pub mod error;
+mod auth;
+mod error;
+mod prometheus;
 mod sse;
 
 use std::io;
@@ -75,22 +76,22 @@ impl Default for ServeLimits {
     }
 }
 
-/// Shared state of the handlers.
+/// Shared state of the handlers: build it with [`AppState::new`].
 #[derive(Clone, Debug)]
 pub struct AppState {
     /// The router being served.
-    pub router: Router,
+    pub(crate) router: Router,
     /// When the server started (for `/health`).
-    pub started: Instant,
+    pub(crate) started: Instant,
     /// Who may call mutating routes.
-    pub mutations: MutationPolicy,
-    /// Free SSE slots.
-    pub sse_slots: Arc<Semaphore>,
-    /// The SSE cap.
-    pub sse_limit: usize,
+    pub(crate) mutations: MutationPolicy,
+    /// Free SSE slots: `sse_limit` of them, set together by `new`/`with_sse_limit`.
+    pub(crate) sse_slots: Arc<Semaphore>,
+    /// The SSE cap (for the 503 message).
+    pub(crate) sse_limit: usize,
     /// Set to `true` when the server begins its graceful shutdown; open SSE streams
     /// end on it (otherwise a connected dashboard would hold the shutdown forever).
-    pub closing: Arc<tokio::sync::watch::Sender<bool>>,
+    pub(crate) closing: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl AppState {
@@ -149,17 +150,16 @@ pub fn app(state: AppState) -> axum::Router {
         .with_state(state)
 }
 
-/// Binds `addr` and serves `router` until SIGINT/SIGTERM, with the mutation policy
-/// from `HELIX_API_TOKEN`.
+/// Binds `addr` and serves `router` until SIGINT/SIGTERM, with no token: mutating
+/// routes are open on a loopback address and disabled (403) on any other. To require a
+/// bearer token, serve an [`AppState`] built with [`MutationPolicy::Token`] through
+/// [`serve_on`] (the binary does this with `HELIX_API_TOKEN`).
 ///
 /// # Errors
 ///
 /// When the address cannot be bound or the server fails.
 pub async fn serve(router: Router, addr: SocketAddr) -> std::io::Result<()> {
-    let policy = MutationPolicy::new(
-        std::env::var("HELIX_API_TOKEN").ok(),
-        addr.ip().is_loopback(),
-    );
+    let policy = MutationPolicy::new(None, addr.ip().is_loopback());
     let listener = TcpListener::bind(addr).await?;
     serve_on(listener, AppState::new(router, policy), shutdown_signal()).await
 }
@@ -193,7 +193,7 @@ pub async fn serve_on_with(
 ) -> std::io::Result<()> {
     let local = listener.local_addr()?;
     if matches!(state.mutations, MutationPolicy::Disabled) {
-        tracing::warn!(%local, "bound to a non-loopback address without HELIX_API_TOKEN: mutating routes answer 403");
+        tracing::warn!(%local, "bound to a non-loopback address without an API token: mutating routes answer 403");
     }
     tracing::info!(%local, ?limits, "serving HelixRouter");
     let closing = state.closing.clone();

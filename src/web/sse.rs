@@ -1,12 +1,14 @@
-//! The decision feed: one SSE event per `RoutingDecision`. A slow client never slows
-//! routing: the broadcast drops what a lagging receiver missed, and the client is told
-//! how many with a `lagged` event.
+//! The decision feed: one SSE event per `RoutingDecision`, its `id:` the decision's
+//! feed position (`seq`), the same for every client. A slow client never slows routing:
+//! the broadcast drops what a lagging receiver missed, and the client is told how many
+//! with a `lagged` event. A client that reconnects with `Last-Event-ID` is told, the
+//! same way, how many decisions were made while it was away.
 
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::{Stream, StreamExt};
 use tokio_stream::wrappers::BroadcastStream;
@@ -18,12 +20,22 @@ use super::error::AppError;
 /// Interval of keep-alive comments.
 pub(crate) const KEEP_ALIVE: Duration = Duration::from_secs(10);
 
-static NEXT_EVENT_ID: AtomicU64 = AtomicU64::new(1);
+fn lagged(missed: u64) -> Event {
+    Event::default()
+        .event("lagged")
+        .data(format!("{{\"missed\":{missed}}}"))
+}
 
 /// `GET /api/stream/decisions`.
 pub(crate) async fn decisions(
     State(state): State<AppState>,
+    headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
+    // Where a reconnecting client left off; anything unparsable counts as a fresh start.
+    let mut resume_after = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
     let permit = state
         .sse_slots
         .clone()
@@ -32,21 +44,30 @@ pub(crate) async fn decisions(
     let rx = state.router.subscribe_decisions();
     let mut closing = state.closing.subscribe();
     let stream = BroadcastStream::new(rx)
-        .map(move |item| {
+        .flat_map(move |item| {
             // The permit lives as long as the stream: dropping the connection frees the slot.
             let _held = &permit;
-            let id = NEXT_EVENT_ID.fetch_add(1, Relaxed).to_string();
-            let event = match item {
-                Ok(d) => Event::default()
-                    .id(id)
-                    .json_data(&d)
-                    .unwrap_or_else(|_| Event::default().comment("unencodable")),
-                Err(BroadcastStreamRecvError::Lagged(missed)) => Event::default()
-                    .id(id)
-                    .event("lagged")
-                    .data(format!("{{\"missed\":{missed}}}")),
-            };
-            Ok(event)
+            let mut events = Vec::with_capacity(2);
+            match item {
+                Ok(d) => {
+                    let seq = d.seq.unwrap_or_default();
+                    // Only the first decision after a reconnect is compared with the
+                    // client's last id; later gaps arrive as broadcast lag below.
+                    if let Some(last) = resume_after.take()
+                        && seq > last + 1
+                    {
+                        events.push(lagged(seq - last - 1));
+                    }
+                    events.push(
+                        Event::default()
+                            .id(seq.to_string())
+                            .json_data(d)
+                            .unwrap_or_else(|_| Event::default().comment("unencodable")),
+                    );
+                }
+                Err(BroadcastStreamRecvError::Lagged(missed)) => events.push(lagged(missed)),
+            }
+            futures_util::stream::iter(events.into_iter().map(Ok))
         })
         // The stream ends when the server shuts down (or its state is gone).
         .take_until(async move {

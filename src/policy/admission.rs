@@ -5,45 +5,22 @@ use std::collections::BinaryHeap;
 
 /// What is ahead of a job at the CPU pool, in estimated nanoseconds of CPU.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct QueuedWork {
+pub(crate) struct QueuedWork {
     /// Remaining expected time of the tasks running now, summed over workers.
-    pub running_remaining_ns: u64,
+    pub(crate) running_remaining_ns: u64,
     /// Estimated cost of queued tasks that would run before this one (earlier deadline).
-    pub ahead_ns: u64,
+    pub(crate) ahead_ns: u64,
     /// This job's estimated cost.
-    pub own_ns: u64,
+    pub(crate) own_ns: u64,
     /// Workers serving the queue (>= 1).
-    pub workers: usize,
+    pub(crate) workers: usize,
     /// Observed actual / estimated run time of pool work (1.0 = estimates are exact).
-    pub slowdown: f64,
-}
-
-/// The admission verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Admission {
-    /// Expected to finish within budget.
-    Admit {
-        /// Estimated time to completion.
-        estimated_ns: u64,
-    },
-    /// Expected to miss its budget: shed now rather than queue to fail and delay others.
-    Reject {
-        /// Estimated time to completion.
-        estimated_ns: u64,
-    },
+    pub(crate) slowdown: f64,
 }
 
 /// Estimated time to completion: the queue ahead drains across the workers, then the
 /// job runs on one of them.
-///
-/// # Examples
-///
-/// ```
-/// use helixrouter::router::admission::{QueuedWork, estimate_ns};
-/// let w = QueuedWork { running_remaining_ns: 2_000, ahead_ns: 6_000, own_ns: 1_000, workers: 2, slowdown: 1.0 };
-/// assert_eq!(estimate_ns(&w), 5_000);
-/// ```
-pub fn estimate_ns(w: &QueuedWork) -> u64 {
+pub(crate) fn estimate_ns(w: &QueuedWork) -> u64 {
     let workers = w.workers.max(1) as f64;
     let slow = if w.slowdown.is_finite() && w.slowdown > 0.0 {
         w.slowdown
@@ -52,16 +29,6 @@ pub fn estimate_ns(w: &QueuedWork) -> u64 {
     };
     let wait = (w.running_remaining_ns as f64 + w.ahead_ns as f64 * slow) / workers;
     (wait + w.own_ns as f64 * slow) as u64
-}
-
-/// Admits when the estimate fits in `budget_ns`.
-pub fn admit(w: &QueuedWork, budget_ns: u64) -> Admission {
-    let estimated_ns = estimate_ns(w);
-    if estimated_ns <= budget_ns {
-        Admission::Admit { estimated_ns }
-    } else {
-        Admission::Reject { estimated_ns }
-    }
 }
 
 /// Which jobs of an earliest-deadline-first queue to shed so the rest can still meet
@@ -73,18 +40,8 @@ pub fn admit(w: &QueuedWork, budget_ns: u64) -> Admission {
 /// `suffix` lists `(estimated cost, time left until its deadline)` in queue order,
 /// starting with the newcomer. Returns the indices into `suffix` to shed, in the order
 /// chosen.
-///
-/// # Examples
-///
-/// ```
-/// use helixrouter::router::admission::{QueuedWork, evictions};
-/// let base = QueuedWork { running_remaining_ns: 0, ahead_ns: 0, own_ns: 0, workers: 1, slowdown: 1.0 };
-/// // A short job with a tight deadline arrives ahead of a long one that then cannot finish:
-/// // shedding the long one keeps the short one (and nothing else is lost).
-/// let suffix = [(1_000, 2_000), (5_000, 5_500)];
-/// assert_eq!(evictions(&base, &suffix), vec![1]);
-/// ```
-pub fn evictions(base: &QueuedWork, suffix: &[(u64, u64)]) -> Vec<usize> {
+#[cfg(test)]
+fn evictions(base: &QueuedWork, suffix: &[(u64, u64)]) -> Vec<usize> {
     let mut out = Vec::new();
     evictions_into(base, suffix, &mut BinaryHeap::new(), &mut out);
     out
@@ -93,7 +50,7 @@ pub fn evictions(base: &QueuedWork, suffix: &[(u64, u64)]) -> Vec<usize> {
 /// [`evictions`] with caller-provided scratch space, so the pool's admission does not
 /// allocate: `heap` and `out` are cleared first; the result is left in `out`.
 /// O(n log n) in the length of `suffix`.
-pub fn evictions_into(
+pub(crate) fn evictions_into(
     base: &QueuedWork,
     suffix: &[(u64, u64)],
     heap: &mut BinaryHeap<(u64, usize)>,
@@ -143,17 +100,34 @@ mod tests {
     }
 
     #[test]
-    fn rejects_when_backlog_blows_budget() {
-        assert!(matches!(
-            admit(&work(0), 2_000_000),
-            Admission::Admit { .. }
-        ));
-        assert!(matches!(
-            admit(&work(4_000_000), 2_000_000),
-            Admission::Reject {
-                estimated_ns: 3_000_000
-            }
-        ));
+    fn estimate_grows_past_budget_with_backlog() {
+        assert!(estimate_ns(&work(0)) <= 2_000_000);
+        assert_eq!(estimate_ns(&work(4_000_000)), 3_000_000);
+    }
+
+    #[test]
+    fn queue_ahead_drains_across_workers_then_own_cost() {
+        let w = QueuedWork {
+            running_remaining_ns: 2_000,
+            ahead_ns: 6_000,
+            own_ns: 1_000,
+            workers: 2,
+            slowdown: 1.0,
+        };
+        assert_eq!(estimate_ns(&w), 5_000);
+    }
+
+    #[test]
+    fn short_tight_newcomer_evicts_the_long_job_behind_it() {
+        let base = QueuedWork {
+            running_remaining_ns: 0,
+            ahead_ns: 0,
+            own_ns: 0,
+            workers: 1,
+            slowdown: 1.0,
+        };
+        // Shedding the long one keeps the short one (and nothing else is lost).
+        assert_eq!(evictions(&base, &[(1_000, 2_000), (5_000, 5_500)]), vec![1]);
     }
 
     #[test]

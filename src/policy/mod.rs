@@ -1,12 +1,16 @@
-//! The pure routing policy: the seed's decision tree. No allocation, no I/O, no clock.
+//! The pure routing policy: the seed's decision tree, the guards that reroute work it
+//! would obviously hurt, and the pool's budget estimate ([`admission`]). No tokio, no
+//! allocation, no I/O, no clock: the runtime shell (`router`) feeds it what it measured.
+
+pub(crate) mod admission;
 
 use crate::config::RouterConfig;
 use crate::types::{Job, JobProfile, Strategy};
 
 /// `scaling_potential` at or above which a job is batched when the pool is saturated.
-pub const BATCH_UNDER_PRESSURE: f32 = 0.65;
+pub(crate) const BATCH_UNDER_PRESSURE: f32 = 0.65;
 /// `scaling_potential` at or above which a heavy job is batched.
-pub const BATCH_HEAVY: f32 = 0.70;
+pub(crate) const BATCH_HEAVY: f32 = 0.70;
 
 /// Chooses how `job` should run given the config and the CPU pool occupancy.
 ///
@@ -22,7 +26,7 @@ pub const BATCH_HEAVY: f32 = 0.70;
 ///
 /// ```
 /// use helixrouter::config::RouterConfig;
-/// use helixrouter::router::choose_strategy;
+/// use helixrouter::policy::choose_strategy;
 /// use helixrouter::types::{Job, JobKind, Strategy};
 ///
 /// let cfg = RouterConfig::default();
@@ -69,7 +73,8 @@ pub fn batch_fits_budget(cfg: &RouterConfig, p: JobProfile) -> bool {
 
 /// Orders strategies by how much they move work away from the caller; used to state
 /// that the policy is monotone in cost (`Batch` and `CpuPool` share a rank).
-pub fn cost_rank(s: Strategy) -> u8 {
+#[cfg(test)]
+fn cost_rank(s: Strategy) -> u8 {
     match s {
         Strategy::Inline => 0,
         Strategy::Spawn => 1,

@@ -9,19 +9,19 @@ use prometheus::proto::{
 };
 use prometheus::{Encoder, TextEncoder};
 
-use super::BUCKET_BOUNDS_SECS;
+use crate::metrics::BUCKET_BOUNDS_SECS;
 use crate::router::RouterStats;
 use crate::types::Strategy;
 
 /// Learner figures exported beside the router's.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct NeuralFigures {
+pub(crate) struct NeuralFigures {
     /// Outcomes learned from.
-    pub samples: u64,
+    pub(crate) samples: u64,
     /// Running average reward.
-    pub avg_reward: f64,
+    pub(crate) avg_reward: f64,
     /// Current exploration rate.
-    pub epsilon: f64,
+    pub(crate) epsilon: f64,
 }
 
 fn family(name: &str, help: &str, kind: MetricType, metrics: Vec<Metric>) -> MetricFamily {
@@ -63,7 +63,10 @@ fn gauge(v: f64, labels: Vec<LabelPair>) -> Metric {
 /// # Errors
 ///
 /// Only if the encoder rejects a family (a bug: names here are static and valid).
-pub fn render(stats: &RouterStats, neural: NeuralFigures) -> Result<String, prometheus::Error> {
+pub(crate) fn render(
+    stats: &RouterStats,
+    neural: NeuralFigures,
+) -> Result<String, prometheus::Error> {
     let executing: Vec<_> = stats
         .strategies
         .iter()

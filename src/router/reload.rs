@@ -3,11 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{ConfigError, RouterConfigPatch};
-use crate::router::Router;
-
-/// Default poll interval.
-pub const POLL_INTERVAL: Duration = Duration::from_secs(5);
+use super::Router;
+use crate::config::{ConfigError, RouterConfigPatch};
 
 /// What one poll decided.
 #[derive(Debug)]
@@ -66,10 +63,14 @@ pub async fn watch(router: Router, path: PathBuf, interval: Duration) {
     let mut tick = tokio::time::interval(interval);
     loop {
         tick.tick().await;
-        if router.stats().shutting_down {
+        if router.is_shutting_down() {
             return;
         }
-        let read = tokio::fs::read_to_string(&path).await;
+        // A small file, read off the async workers.
+        let p = path.clone();
+        let read = tokio::task::spawn_blocking(move || std::fs::read_to_string(p))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
         apply_event(&router, &path, state.observe(read));
     }
 }

@@ -1,0 +1,102 @@
+//! Where each decision is made: [`Inner::route`] turns a hint and the current state
+//! into a [`Route`]. Non-generic, so the whole decision reads in one place; dispatching
+//! the work (generic over the closure) is `dispatch.rs`'s job.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use super::hint::WorkHint;
+use super::{Inner, learning};
+use crate::config::RouterConfig;
+use crate::neural_router::Context;
+use crate::policy::{batch_fits_budget, choose_for_profile};
+use crate::types::{DecisionSource, Strategy};
+
+/// Outstanding spawned work (estimated ns, summed) above which `Spawn` decisions are
+/// sent to the CPU pool instead, so medium jobs cannot starve the async executor.
+pub(crate) const SPAWN_BACKLOG_LIMIT_NS: u64 = 500_000;
+
+/// A routing decision before dispatch: how the work should run and why.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Route {
+    /// The strategy to dispatch to.
+    pub(crate) strategy: Strategy,
+    /// Who chose it (heuristic, learned override, or a guard's reroute).
+    pub(crate) source: DecisionSource,
+    /// CPU pool occupancy the decision saw.
+    pub(crate) busy: usize,
+    /// The learner's context, when this job's outcome is to be learned from.
+    pub(crate) sample: Option<Context>,
+}
+
+impl Inner {
+    /// Decides how `hint`'s work runs under `cfg` (the effective config, one snapshot per
+    /// job): the pure heuristic, the learned override once warmed up, then the guards.
+    #[inline]
+    pub(crate) fn route(&self, hint: &WorkHint, cfg: &RouterConfig) -> Route {
+        let busy = self.pool.busy();
+        let profile = hint.profile();
+        let mut strategy = choose_for_profile(cfg, profile, busy);
+        let mut source = DecisionSource::Heuristic;
+        // Read only when a decision needs it (not on the inline fast path).
+        let spawn_backlog_ok =
+            || self.counters.spawn_outstanding_ns.load(Relaxed) <= SPAWN_BACKLOG_LIMIT_NS;
+        let mut ctx = None;
+        // The learned override: only once warmed up, never where the heuristic shed or
+        // ran inline, and only among strategies that cannot obviously blow the budget.
+        // Tiny work the heuristic runs inline is never second-guessed: running it in
+        // place is the cheapest execution there is, and the hot path stays lean.
+        if cfg.enable_neural
+            && !matches!(strategy, Strategy::Drop | Strategy::Inline)
+            && self.learning.ready.load(Relaxed)
+        {
+            let c = self.context(hint, cfg);
+            let mask = learning::safe_mask(cfg, profile, spawn_backlog_ok());
+            if let Some(choice) =
+                self.learning
+                    .policy
+                    .load()
+                    .choose(&c, mask, learning::next_random())
+                && choice.strategy != strategy
+            {
+                strategy = choice.strategy;
+                source = DecisionSource::Neural;
+            }
+            ctx = Some(c);
+        }
+        // Guards: keep the executor free of medium backlogs, and never batch work whose
+        // budget the batch delay alone would blow.
+        if (strategy == Strategy::Spawn && !spawn_backlog_ok())
+            || (strategy == Strategy::Batch && !batch_fits_budget(cfg, profile))
+        {
+            strategy = Strategy::CpuPool;
+            source = DecisionSource::Rerouted;
+        }
+        // Outcomes for the learner: every job the heuristic did not run inline.
+        let sample = if cfg.enable_neural
+            && (strategy != Strategy::Inline || source == DecisionSource::Neural)
+        {
+            Some(ctx.unwrap_or_else(|| self.context(hint, cfg)))
+        } else {
+            None
+        };
+        Route {
+            strategy,
+            source,
+            busy,
+            sample,
+        }
+    }
+
+    /// The learner's view of this work and this moment.
+    #[inline]
+    fn context(&self, hint: &WorkHint, cfg: &RouterConfig) -> Context {
+        Context {
+            kind: hint.kind,
+            compute_cost: hint.compute_cost,
+            scaling_potential: hint.scaling_potential,
+            latency_budget_ms: hint.latency_budget_ms,
+            pressure: f64::from_bits(self.pressure_score.load(Relaxed)),
+            queue_fill: self.pool.queued() as f64 / cfg.cpu_queue_cap.max(1) as f64,
+        }
+    }
+}
