@@ -11,7 +11,6 @@
 
 pub mod autoscaler;
 pub mod config;
-pub mod harness;
 pub mod metrics;
 pub mod neural_router;
 pub mod router;
