@@ -22,12 +22,12 @@ echo "==> tools: $(promtool --version 2>&1 | head -1); $(chromium --version 2>/d
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy"
-cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> cargo doc"
-RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked
-echo "==> cargo test (unit, integration, doc; promtool and the binary run for real)"
-cargo test --locked --all-targets
-cargo test --locked --doc
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+echo "==> cargo test (library, binary and the helix-overload harness: unit, integration, doc; promtool and the binary run for real)"
+cargo test --locked --workspace --all-targets
+cargo test --locked --workspace --doc
 echo "==> browser test (headless Chromium against the real binary)"
 cargo build --locked --bin helixrouter
 (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)

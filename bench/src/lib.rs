@@ -1,6 +1,11 @@
 //! The overload harness: what do you gain over `tokio::spawn`, `spawn_blocking` or a
 //! tower concurrency limit when the machine is overloaded?
 //!
+//! It is the workspace member `bench/` (crate `helix-overload`, not published), so the
+//! `helixrouter` library does not depend on it, and it uses only helixrouter's public
+//! API. Run it with `cargo run --release -p helix-overload --example overload -- --quick`
+//! (see the example's `--help`).
+//!
 //! # Method
 //!
 //! 1. **Capacity.** Each job class's kernel is timed on one idle core
@@ -31,20 +36,23 @@
 //! # Executors
 //!
 //! See [`ExecutorKind`]: HelixRouter with learning on and off (through
-//! [`Router::run`](crate::router::Router::run); built-in classes carry their
-//! [`JobKind`](crate::types::JobKind) exactly as `Router::submit` would), everything
+//! [`Router::run`](helixrouter::router::Router::run); built-in classes carry their
+//! [`JobKind`](helixrouter::types::JobKind) exactly as `Router::submit` would), everything
 //! `tokio::spawn`, everything `spawn_blocking`, and tower's `LoadShedLayer` over
 //! `ConcurrencyLimitLayer(cores)` over a `spawn_blocking` service.
 //!
 //! # Examples
 //!
 //! ```no_run
-//! use helixrouter::harness::{HarnessConfig, run};
+//! use helix_overload::{HarnessConfig, run};
 //! let cfg = HarnessConfig { loads: vec![1.0, 4.0], secs_per_step: 1.0, ..HarnessConfig::default() };
 //! let report = run(&cfg)?;
 //! println!("{}", report.render_table());
-//! # Ok::<(), helixrouter::harness::HarnessError>(())
+//! # Ok::<(), helix_overload::HarnessError>(())
 //! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 pub mod bound;
 pub mod capacity;
@@ -71,7 +79,7 @@ pub use schedule::{Arrival, Schedule};
 pub use stats::{ClassFigures, Outcome, Quantiles, Tally};
 pub use workload::{JobClass, Mix, WorkKind};
 
-use crate::config::{RouterConfig, available_cores};
+use helixrouter::config::{RouterConfig, available_cores};
 use runner::{StepPlan, idle_lateness, run_step};
 
 /// Everything a harness run needs. [`HarnessConfig::default`] is the full run of the

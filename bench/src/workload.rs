@@ -1,14 +1,14 @@
 //! The job classes of the overload workload and the work each one does.
 //!
-//! Pure: no tokio, no clock. Built-in classes call the crate's kernels
-//! ([`crate::strategies`]) on a fixed-size input array (no allocation); the user-closure
-//! class stands for arbitrary caller code the router knows nothing about except its
-//! [`crate::router::WorkHint`].
+//! Pure: no tokio, no clock. Built-in classes call helixrouter's kernels
+//! ([`helixrouter::strategies`]) on a fixed-size input array (no allocation); the
+//! user-closure class stands for arbitrary caller code the router knows nothing about
+//! except its [`helixrouter::router::WorkHint`].
 
 use serde::{Deserialize, Serialize};
 
-use crate::strategies::{hashmix, montecarlo_risk, primecount};
-use crate::types::JobKind;
+use helixrouter::strategies::{hashmix, montecarlo_risk, primecount};
+use helixrouter::types::JobKind;
 
 /// Nanoseconds of CPU per element of the user closure's sort (calibrated on the 2-core
 /// development machine; the harness measures the real cost, so an error here only
@@ -125,7 +125,7 @@ impl Mix {
     /// 5 ms Monte-Carlo jobs with 250 ms. By count 45 / 15 / 30 / 10 %; by CPU the heavy
     /// jobs dominate (≈ 88 % of the demand), so under overload most jobs can still be
     /// served if the heavy ones are the ones shed. Scaling potentials follow the
-    /// ranges of [`crate::simulator`].
+    /// ranges of [`helixrouter::simulator`].
     pub fn standard() -> Mix {
         let class = |name: &str, work, cost_ns, budget_ms, weight, scaling| JobClass {
             name: name.to_owned(),

@@ -13,7 +13,7 @@ use super::workload::Mix;
 /// # Examples
 ///
 /// ```
-/// use helixrouter::harness::stats::nearest_rank;
+/// use helix_overload::stats::nearest_rank;
 /// let s = [10, 20, 30, 40, 50];
 /// assert_eq!(nearest_rank(&s, 50.0), Some(30));
 /// assert_eq!(nearest_rank(&s, 99.0), Some(50));
@@ -211,7 +211,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::harness::schedule::Arrival;
+    use crate::schedule::Arrival;
 
     #[test]
     fn nearest_rank_matches_the_textbook_examples() {

@@ -13,7 +13,7 @@ use super::executor::ExecutorKind;
 use super::runner::{GeneratorPriority, ThreadCpu};
 use super::stats::{ClassFigures, Quantiles, Tally};
 use super::workload::Mix;
-use crate::router::RouterStats;
+use helixrouter::router::RouterStats;
 
 /// Goodput HelixRouter must reach at 2× and 4×, as a share of the upper bound.
 pub const BOUND_BAR: f64 = 0.80;
@@ -51,7 +51,7 @@ impl MachineInfo {
             .unwrap_or_else(|| "unknown".to_owned());
         MachineInfo {
             cpu,
-            available_cores: crate::config::available_cores(),
+            available_cores: helixrouter::config::available_cores(),
             os: format!("{}/{}", std::env::consts::OS, std::env::consts::ARCH),
             optimized: !cfg!(debug_assertions),
         }
@@ -112,7 +112,7 @@ pub struct LoadStep {
     pub offered: u64,
     /// Offered CPU demand / (cores × window): the realised load.
     pub realised_load: f64,
-    /// The schedule's goodput limit (see [`crate::harness::bound`]).
+    /// The schedule's goodput limit (see [`crate::bound`]).
     pub bound: Bound,
     /// `bound.upper / offered`.
     pub bound_share: f64,

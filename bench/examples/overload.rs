@@ -3,8 +3,8 @@
 //! offered loads. Prints a table, writes `overload.json` and `overload.svg`.
 //!
 //! ```text
-//! cargo run --release --example overload -- --secs-per-step 2 --loads 0.5,1,2,4 --out-dir target/overload
-//! cargo run --release --example overload -- --quick
+//! cargo run --release -p helix-overload --example overload -- --secs-per-step 2 --loads 0.5,1,2,4 --out-dir target/overload
+//! cargo run --release -p helix-overload --example overload -- --quick
 //! ```
 
 use std::path::PathBuf;
@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use helixrouter::harness::{ExecutorKind, HarnessConfig, chart, run};
+use helix_overload::{ExecutorKind, HarnessConfig, chart, run};
 
 /// Drive every executor with the same Poisson schedule at each offered load.
 #[derive(Debug, Parser)]

@@ -14,8 +14,8 @@ use super::executor::{ClassRt, Exec, ExecutorKind, StepShared, WorkItem, job_tas
 use super::schedule::Schedule;
 use super::stats::Outcome;
 use super::workload::Mix;
-use crate::config::RouterConfig;
-use crate::router::RouterStats;
+use helixrouter::config::RouterConfig;
+use helixrouter::router::RouterStats;
 
 /// The scheduling priority the arrival generator's thread ran with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -27,7 +27,7 @@
 //! between the two numbers.
 //!
 //! Both use CPU costs as given (the harness passes each class's *measured* kernel time,
-//! see [`crate::harness::capacity`]), and no dispatch overhead: they are limits, not
+//! see [`crate::capacity`]), and no dispatch overhead: they are limits, not
 //! targets.
 
 use std::cmp::Reverse;
@@ -61,7 +61,7 @@ pub struct Bound {
 /// # Examples
 ///
 /// ```
-/// use helixrouter::harness::bound::{BoundJob, goodput_bound};
+/// use helix_overload::bound::{BoundJob, goodput_bound};
 /// let job = |r, c, d| BoundJob { release_ns: r, cost_ns: c, deadline_ns: d };
 /// // One core, 10 ns until every deadline: two 5 ns jobs fit, the 10 ns one does not.
 /// let b = goodput_bound(&[job(0, 10, 10), job(0, 5, 10), job(0, 5, 10)], 1);

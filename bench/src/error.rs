@@ -21,7 +21,7 @@ pub enum HarnessError {
     Runtime(#[source] std::io::Error),
     /// The router rejected the configuration the harness built for it.
     #[error("router config rejected: {0}")]
-    Router(#[from] crate::config::ConfigError),
+    Router(#[from] helixrouter::config::ConfigError),
     /// The starvation probe task did not return its samples.
     #[error("starvation probe task failed: {0}")]
     Probe(String),

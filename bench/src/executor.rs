@@ -16,8 +16,8 @@ use tower::{BoxError, Service, ServiceBuilder, ServiceExt};
 use super::HarnessError;
 use super::stats::{Outcome, completed_outcome};
 use super::workload::{JobClass, WorkKind, execute};
-use crate::config::RouterConfig;
-use crate::router::{Rejected, Router, WorkHint};
+use helixrouter::config::RouterConfig;
+use helixrouter::router::{Rejected, Router, WorkHint};
 
 /// An executor the harness compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

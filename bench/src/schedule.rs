@@ -55,7 +55,7 @@ impl Schedule {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use helixrouter::harness::{Mix, Schedule};
+    /// use helix_overload::{Mix, Schedule};
     /// let s = Schedule::generate(&Mix::standard(), 1_000.0, Duration::from_secs(1), 7).unwrap();
     /// assert_eq!(s, Schedule::generate(&Mix::standard(), 1_000.0, Duration::from_secs(1), 7).unwrap());
     /// assert!((800..1_200).contains(&s.arrivals.len()));

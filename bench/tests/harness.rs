@@ -4,9 +4,7 @@
 
 use std::time::Duration;
 
-use helixrouter::harness::{
-    ExecutorKind, HarnessConfig, Outcome, OverloadReport, Quantiles, chart, run,
-};
+use helix_overload::{ExecutorKind, HarnessConfig, Outcome, OverloadReport, Quantiles, chart, run};
 
 fn tiny_config() -> HarnessConfig {
     HarnessConfig {
