@@ -347,3 +347,67 @@ async fn graceful_shutdown_is_not_held_up_by_an_open_event_stream() {
     bounded(8, "server stopped", stopping).await.expect("stop");
     r.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_reconnecting_with_last_event_id_is_told_how_many_decisions_it_missed() {
+    let r = router();
+    let server = Server::start(state(&r)).await;
+    let c = sse_client();
+    let second = sse_client();
+
+    // Two clients see the same ids for the same decisions.
+    let mut first = SseReader::new(open_stream(&c, &server).await);
+    let mut other = SseReader::new(open_stream(&second, &server).await);
+    for i in 0..3u64 {
+        assert_eq!(r.run(WorkHint::new(i, 100), move || i).await, Ok(i));
+    }
+    let mut last = 0u64;
+    for i in 0..3u64 {
+        let a = first.next_event(5).await;
+        let b = other.next_event(5).await;
+        assert_eq!(a.id, b.id, "one id per decision, shared by all clients");
+        let d: RoutingDecision = serde_json::from_str(&a.data).expect("decision");
+        assert_eq!(d.job_id, i);
+        let id: u64 = a.id.as_deref().expect("id").parse().expect("numeric id");
+        assert_eq!(d.seq, Some(id), "the id is the decision's feed position");
+        last = id;
+    }
+    drop(first);
+    drop(other);
+    drop(second);
+
+    // Five decisions while the client is away, then it reconnects where it left off.
+    for i in 10..15u64 {
+        assert_eq!(r.run(WorkHint::new(i, 100), move || i).await, Ok(i));
+    }
+    let resp = bounded(
+        5,
+        "reconnect with Last-Event-ID",
+        c.get(server.url("/api/stream/decisions"))
+            .header("Last-Event-ID", last.to_string())
+            .send(),
+    )
+    .await
+    .expect("SSE request");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut again = SseReader::new(resp);
+    assert_eq!(r.run(WorkHint::new(20, 100), || 20u64).await, Ok(20));
+    let lag = again.next_event(5).await;
+    assert_eq!(lag.event.as_deref(), Some("lagged"), "{lag:?}");
+    let v: serde_json::Value = serde_json::from_str(&lag.data).expect("lagged json");
+    assert_eq!(v["missed"], 5, "the five decisions made while away: {v}");
+    let ev = again.next_event(5).await;
+    let d: RoutingDecision = serde_json::from_str(&ev.data).expect("decision");
+    assert_eq!(d.job_id, 20);
+    assert_eq!(d.seq, Some(last + 6));
+    assert_eq!(
+        lag.id,
+        Some((last + 5).to_string()),
+        "lagged names the last missed id"
+    );
+
+    drop(again);
+    drop(c);
+    server.stop().await;
+    r.shutdown().await;
+}

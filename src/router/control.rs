@@ -303,7 +303,7 @@ impl Inner {
     /// Rejects a valid config that a running router cannot apply: the decision log's
     /// size is fixed at construction.
     fn check_live(&self, next: &RouterConfig) -> Result<(), ConfigError> {
-        let built = self.logs.capacity();
+        let built = self.log.capacity();
         if next.decision_log_cap == built {
             return Ok(());
         }

@@ -1,16 +1,15 @@
-//! A bounded, lock-free log of the last routing decisions: [`DecisionLogs`] splits a
-//! total capacity over a few rings so threads rarely write the same one.
+//! A bounded, lock-free log of the last routing decisions: one ring of exactly
+//! `decision_log_cap` slots.
 //!
-//! Each slot is a tiny seqlock of atomics: writers bump the version to odd, store the
-//! packed fields, then bump it to even; readers retry a slot whose version changed or
-//! is odd. Writing costs a handful of relaxed stores and one `fetch_add`, no lock and
-//! no allocation.
+//! Writers claim slots in small blocks (one shared `fetch_add` per block, then a
+//! compare-and-swap on a cursor in the writer's own stripe), so threads deciding at once
+//! rarely touch the same cache line. Each slot is a tiny seqlock of atomics: writers
+//! bump the version to odd, store the packed fields, then bump it to even; readers skip
+//! a slot whose version changed or is odd. No lock, no allocation.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::types::{DecisionSource, JobKind, RoutingDecision, Strategy};
-
-use super::stripes::STRIPES;
 
 const SOURCES: [DecisionSource; 6] = [
     DecisionSource::Heuristic,
@@ -20,6 +19,11 @@ const SOURCES: [DecisionSource; 6] = [
     DecisionSource::QueueFull,
     DecisionSource::Shutdown,
 ];
+
+/// Largest block of slots a writer claims at once.
+const MAX_BLOCK: u64 = 16;
+/// Bits of a block cursor that count the slots left in its block.
+const LEFT_BITS: u32 = 8;
 
 #[derive(Debug, Default)]
 struct Slot {
@@ -31,64 +35,61 @@ struct Slot {
     timestamp_ms: AtomicU64,
 }
 
-/// The rings, `decision_log_cap` slots in total.
-#[derive(Debug)]
-pub(crate) struct DecisionLogs {
-    /// At most [`STRIPES`] rings; stripe `i` writes ring `i % len`.
-    rings: Box<[DecisionLog]>,
-}
-
-impl DecisionLogs {
-    /// Rings holding `total` decisions together (at least one slot).
-    pub(crate) fn new(total: usize) -> Self {
-        let total = total.max(1);
-        let n = total.min(STRIPES);
-        let rings = (0..n)
-            .map(|i| DecisionLog::new(total / n + usize::from(i < total % n)))
-            .collect();
-        Self { rings }
-    }
-
-    /// The ring that stripe `stripe` writes.
-    #[inline]
-    pub(crate) fn ring(&self, stripe: usize) -> &DecisionLog {
-        &self.rings[stripe % self.rings.len()]
-    }
-
-    /// Slots over all rings (= the configured total).
-    pub(crate) fn capacity(&self) -> usize {
-        self.rings.iter().map(|r| r.slots.len()).sum()
-    }
-
-    /// The most recent decisions over all rings, newest first, at most `limit`.
-    pub(crate) fn recent(&self, limit: usize) -> Vec<RoutingDecision> {
-        let mut all: Vec<RoutingDecision> =
-            self.rings.iter().flat_map(|r| r.recent(limit)).collect();
-        all.sort_by_key(|d| std::cmp::Reverse(d.timestamp_ms));
-        all.truncate(limit);
-        all
-    }
-}
-
-/// One ring. Aligned so the write cursors of neighbouring rings never share a line.
-#[repr(align(128))]
+/// The ring.
 #[derive(Debug)]
 pub(crate) struct DecisionLog {
     slots: Box<[Slot]>,
-    next: AtomicUsize,
+    /// Next unclaimed slot number (grows forever; the slot is `number % len`).
+    claimed: AtomicU64,
+    /// Slots claimed per block: small enough that writers' open blocks never hold a
+    /// large share of the ring.
+    block: u64,
 }
 
 impl DecisionLog {
+    /// A ring of exactly `cap` slots (at least one).
     pub(crate) fn new(cap: usize) -> Self {
+        let cap = cap.max(1);
         Self {
-            slots: (0..cap.max(1)).map(|_| Slot::default()).collect(),
-            next: AtomicUsize::new(0),
+            slots: (0..cap).map(|_| Slot::default()).collect(),
+            claimed: AtomicU64::new(0),
+            block: (cap as u64 / 8).clamp(1, MAX_BLOCK),
         }
     }
 
-    /// Records a decision (its `seq` is not kept).
+    /// Slots in the ring.
+    pub(crate) fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The next slot number for a writer whose block cursor is `cursor` (slot number
+    /// << [`LEFT_BITS`] | slots left). The cursor lives in the writer's stripe, so the
+    /// compare-and-swap is uncontended unless threads share a stripe.
     #[inline]
-    pub(crate) fn push(&self, d: &RoutingDecision) {
+    fn claim(&self, cursor: &AtomicU64) -> u64 {
+        let mut cur = cursor.load(Ordering::Relaxed);
+        loop {
+            let left = cur & ((1 << LEFT_BITS) - 1);
+            if left == 0 {
+                let base = self.claimed.fetch_add(self.block, Ordering::Relaxed);
+                let next = (base + 1) << LEFT_BITS | (self.block - 1);
+                // A racing writer on the same stripe may have refilled it: either way
+                // this slot is ours and the block stays consistent.
+                let _ = cursor.compare_exchange(cur, next, Ordering::Relaxed, Ordering::Relaxed);
+                return base;
+            }
+            let slot = cur >> LEFT_BITS;
+            let next = (slot + 1) << LEFT_BITS | (left - 1);
+            match cursor.compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return slot,
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// Records a decision (its `seq` is not kept) in a slot claimed through `cursor`.
+    #[inline]
+    pub(crate) fn push(&self, cursor: &AtomicU64, d: &RoutingDecision) {
         let RoutingDecision {
             job_id,
             kind,
@@ -100,7 +101,7 @@ impl DecisionLog {
             timestamp_ms,
             seq: _,
         } = *d;
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
+        let i = (self.claim(cursor) % self.slots.len() as u64) as usize;
         let s = &self.slots[i];
         let v = s.version.load(Ordering::Relaxed);
         // Odd version: a write is in progress. Release on the data stores below is not
@@ -122,16 +123,17 @@ impl DecisionLog {
         s.version.store((v | 1).wrapping_add(1), Ordering::Release);
     }
 
-    /// The most recent decisions, newest first, at most `limit`.
+    /// The most recent decisions, newest first, at most `limit`. Writers claim slots
+    /// in blocks, so slot order is not time order: every written slot is read and the
+    /// result sorted by time.
     pub(crate) fn recent(&self, limit: usize) -> Vec<RoutingDecision> {
-        let n = self.next.load(Ordering::Acquire);
-        let len = self.slots.len();
-        let take = n.min(len).min(limit);
-        let mut out = Vec::with_capacity(take);
-        for back in 1..=take {
-            let s = &self.slots[(n - back) % len];
+        let mut out = Vec::with_capacity(self.slots.len().min(limit));
+        for s in self.slots.iter() {
             for _ in 0..4 {
                 let v1 = s.version.load(Ordering::Acquire);
+                if v1 == 0 {
+                    break; // never written
+                }
                 if v1 & 1 == 1 {
                     std::hint::spin_loop();
                     continue;
@@ -152,6 +154,8 @@ impl DecisionLog {
                 break;
             }
         }
+        out.sort_by_key(|d| std::cmp::Reverse(d.timestamp_ms));
+        out.truncate(limit);
         out
     }
 }
@@ -197,8 +201,9 @@ mod tests {
     #[test]
     fn keeps_the_last_entries_newest_first() {
         let log = DecisionLog::new(4);
+        let cursor = AtomicU64::new(0);
         for id in 0..10u64 {
-            log.push(&decision(id));
+            log.push(&cursor, &decision(id));
         }
         let r = log.recent(100);
         assert_eq!(r.iter().map(|d| d.job_id).collect::<Vec<_>>(), [9, 8, 7, 6]);
@@ -215,12 +220,16 @@ mod tests {
     #[test]
     fn user_work_has_no_kind() {
         let log = DecisionLog::new(2);
-        log.push(&RoutingDecision {
-            kind: None,
-            strategy: Strategy::Drop,
-            source: DecisionSource::Shutdown,
-            ..decision(1)
-        });
+        let cursor = AtomicU64::new(0);
+        log.push(
+            &cursor,
+            &RoutingDecision {
+                kind: None,
+                strategy: Strategy::Drop,
+                source: DecisionSource::Shutdown,
+                ..decision(1)
+            },
+        );
         assert_eq!(log.recent(1)[0].kind, None);
         assert_eq!(log.recent(1)[0].source, DecisionSource::Shutdown);
     }
@@ -228,11 +237,15 @@ mod tests {
     #[test]
     fn every_source_round_trips() {
         let log = DecisionLog::new(SOURCES.len());
-        for source in SOURCES {
-            log.push(&RoutingDecision {
-                source,
-                ..decision(1)
-            });
+        let cursor = AtomicU64::new(0);
+        for (i, source) in SOURCES.into_iter().enumerate() {
+            log.push(
+                &cursor,
+                &RoutingDecision {
+                    source,
+                    ..decision(i as u64)
+                },
+            );
         }
         let mut got: Vec<_> = log.recent(SOURCES.len()).iter().map(|d| d.source).collect();
         got.reverse();
@@ -240,17 +253,38 @@ mod tests {
     }
 
     #[test]
-    fn total_capacity_is_what_was_configured() {
-        for total in [1, 5, 15, 16, 17, 256, 1_000] {
-            let logs = DecisionLogs::new(total);
-            assert_eq!(logs.capacity(), total, "total {total}");
-            // Every stripe writes some ring, and the union never holds more than the total.
-            for stripe in 0..STRIPES {
-                for id in 0..(2 * total as u64) {
-                    logs.ring(stripe).push(&decision(id));
-                }
+    fn many_writers_fill_exactly_the_capacity_and_no_more() {
+        for cap in [1, 5, 10, 16, 17, 256, 1_000] {
+            let log = DecisionLog::new(cap);
+            assert_eq!(log.capacity(), cap);
+            // Sixteen writers (cursors) interleaved, as threads on their stripes would be.
+            let cursors: Vec<AtomicU64> = (0..16).map(|_| AtomicU64::new(0)).collect();
+            for id in 0..(40 * cap as u64) {
+                log.push(&cursors[(id % 16) as usize], &decision(id));
             }
-            assert_eq!(logs.recent(usize::MAX).len(), total, "total {total}");
+            assert_eq!(log.recent(usize::MAX).len(), cap, "cap {cap}");
         }
+    }
+
+    #[test]
+    fn concurrent_writers_lose_nothing_but_the_oldest() {
+        let log = std::sync::Arc::new(DecisionLog::new(64));
+        let threads: Vec<_> = (0..4u64)
+            .map(|t| {
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    let cursor = AtomicU64::new(0);
+                    for i in 0..1_000 {
+                        log.push(&cursor, &decision(t * 10_000 + i));
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("writer");
+        }
+        let r = log.recent(usize::MAX);
+        assert_eq!(r.len(), 64);
+        assert!(r.windows(2).all(|w| w[0].timestamp_ms >= w[1].timestamp_ms));
     }
 }

@@ -35,7 +35,7 @@ use crate::types::RoutingDecision;
 
 use batch::Batcher;
 use cpu_pool::CpuPool;
-use decision_log::DecisionLogs;
+use decision_log::DecisionLog;
 use learning::Learning;
 use stripes::{STRIPES, Stripe};
 
@@ -85,16 +85,18 @@ pub(crate) struct Inner {
     pub(crate) counters: Counters,
     /// Hot-path counters and latency windows, one stripe per thread group.
     pub(crate) stripes: Box<[Stripe]>,
-    /// The last decisions, `decision_log_cap` in total; written by `log_decision`.
-    pub(crate) logs: DecisionLogs,
+    /// The last decisions, `decision_log_cap` of them; written by `log_decision`.
+    pub(crate) log: DecisionLog,
     /// Set when someone subscribes to decisions; refreshed from the receiver count by
     /// the ticker, so the hot path never takes the broadcast's lock to ask.
     pub(crate) has_subscribers: AtomicBool,
     /// Bumped by every `subscribe_decisions` (lets the ticker detect a racing subscribe).
     pub(crate) subscriptions: AtomicU64,
-    /// The next feed position (`RoutingDecision::seq`): taken by each broadcast
-    /// decision, raised to the routed total by each `subscribe_decisions`.
-    pub(crate) feed_seq: AtomicU64,
+    /// The next feed position (`RoutingDecision::seq`, from 1): taken by each broadcast
+    /// decision while it is sent, so positions reach every receiver in order; raised
+    /// past the routed total by each `subscribe_decisions`. Locked only while someone
+    /// listens (the broadcast locks its own queue then too).
+    pub(crate) feed_seq: Mutex<u64>,
     /// Written by the ticker and `set_external_pressure`.
     pub(crate) pressure: Mutex<PressureTracker>,
     /// `pressure.score` as f64 bits, published for lock-free reads.
@@ -191,10 +193,10 @@ impl Router {
             batcher: Batcher::new(),
             counters: Counters::default(),
             stripes: (0..STRIPES).map(|_| Stripe::new()).collect(),
-            logs: DecisionLogs::new(cfg.decision_log_cap),
+            log: DecisionLog::new(cfg.decision_log_cap),
             has_subscribers: AtomicBool::new(false),
             subscriptions: AtomicU64::new(0),
-            feed_seq: AtomicU64::new(0),
+            feed_seq: Mutex::new(1),
             pressure: Mutex::new(PressureTracker::default()),
             pressure_score: AtomicU64::new(0f64.to_bits()),
             decisions,
@@ -228,9 +230,10 @@ impl Router {
     pub fn subscribe_decisions(&self) -> broadcast::Receiver<RoutingDecision> {
         let rx = self.inner.decisions.subscribe();
         self.inner.subscriptions.fetch_add(1, Relaxed);
-        self.inner
-            .feed_seq
-            .fetch_max(self.inner.routed_total(), Relaxed);
+        {
+            let mut next = lock(&self.inner.feed_seq);
+            *next = (*next).max(self.inner.routed_total() + 1);
+        }
         self.inner.has_subscribers.store(true, Relaxed);
         rx
     }
@@ -272,6 +275,6 @@ impl Router {
     /// The last routing decisions, newest first: at most `limit`, and at most
     /// `decision_log_cap` in all.
     pub fn recent_decisions(&self, limit: usize) -> Vec<RoutingDecision> {
-        self.inner.logs.recent(limit)
+        self.inner.log.recent(limit)
     }
 }

@@ -4,9 +4,9 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 
-use super::Inner;
 use super::hint::WorkHint;
 use super::stripes::{self, Stripe, stripe_index};
+use super::{Inner, lock};
 use crate::neural_router::{Context, Outcome};
 use crate::types::{DecisionSource, RoutingDecision, Strategy};
 
@@ -75,10 +75,12 @@ impl Inner {
                     .as_millis() as u64,
             seq: None,
         };
-        self.logs.ring(stripe_index()).push(&d);
+        self.log.push(&self.stripe().log_cursor, &d);
         if self.has_subscribers.load(Relaxed) {
             // Only while someone listens: the broadcast takes a lock anyway.
-            d.seq = Some(self.feed_seq.fetch_add(1, Relaxed));
+            let mut next = lock(&self.feed_seq);
+            d.seq = Some(*next);
+            *next += 1;
             let _ = self.decisions.send(d);
         }
     }

@@ -28,6 +28,8 @@ pub(crate) struct Stripe {
     pub(crate) late: AtomicU64,
     /// Latency per strategy; a window's count is that strategy's completions.
     pub(crate) latency: [LatencyWindow; Strategy::COUNT],
+    /// This stripe's block of decision-log slots (see `DecisionLog::push`).
+    pub(crate) log_cursor: AtomicU64,
 }
 
 impl Stripe {
@@ -38,6 +40,7 @@ impl Stripe {
             failed: Default::default(),
             late: AtomicU64::new(0),
             latency: std::array::from_fn(|_| LatencyWindow::default()),
+            log_cursor: AtomicU64::new(0),
         }
     }
 }

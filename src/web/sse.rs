@@ -20,8 +20,10 @@ use super::error::AppError;
 /// Interval of keep-alive comments.
 pub(crate) const KEEP_ALIVE: Duration = Duration::from_secs(10);
 
-fn lagged(missed: u64) -> Event {
+/// A `lagged` event for `missed` decisions, the last of which had position `last_missed`.
+fn lagged(missed: u64, last_missed: u64) -> Event {
     Event::default()
+        .id(last_missed.to_string())
         .event("lagged")
         .data(format!("{{\"missed\":{missed}}}"))
 }
@@ -42,6 +44,7 @@ pub(crate) async fn decisions(
         .try_acquire_owned()
         .map_err(|_| AppError::TooManyStreams(state.sse_limit))?;
     let rx = state.router.subscribe_decisions();
+    let mut pending_missed = 0u64;
     let mut closing = state.closing.subscribe();
     let stream = BroadcastStream::new(rx)
         .flat_map(move |item| {
@@ -49,14 +52,20 @@ pub(crate) async fn decisions(
             let _held = &permit;
             let mut events = Vec::with_capacity(2);
             match item {
+                // Reported just before the next decision, whose position tells which
+                // ones were missed (and gives the `lagged` event a meaningful id).
+                Err(BroadcastStreamRecvError::Lagged(missed)) => pending_missed += missed,
                 Ok(d) => {
                     let seq = d.seq.unwrap_or_default();
-                    // Only the first decision after a reconnect is compared with the
-                    // client's last id; later gaps arrive as broadcast lag below.
-                    if let Some(last) = resume_after.take()
-                        && seq > last + 1
-                    {
-                        events.push(lagged(seq - last - 1));
+                    // After a reconnect, the gap since the client's last id covers
+                    // everything it missed, a lag included.
+                    let missed = match resume_after.take() {
+                        Some(last) => seq.saturating_sub(last.saturating_add(1)),
+                        None => pending_missed,
+                    };
+                    pending_missed = 0;
+                    if missed > 0 {
+                        events.push(lagged(missed, seq.saturating_sub(1)));
                     }
                     events.push(
                         Event::default()
@@ -65,7 +74,6 @@ pub(crate) async fn decisions(
                             .unwrap_or_else(|_| Event::default().comment("unencodable")),
                     );
                 }
-                Err(BroadcastStreamRecvError::Lagged(missed)) => events.push(lagged(missed)),
             }
             futures_util::stream::iter(events.into_iter().map(Ok))
         })
