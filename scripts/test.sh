@@ -25,6 +25,17 @@ echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+echo "==> the router alone: default-features = false builds, pulls in no HTTP/CLI/harness crate, and runs"
+cargo build --locked -p helixrouter --no-default-features --lib
+heavy='^(axum|hyper|hyper-util|tower-http|prometheus|clap|tracing-subscriber|plotters|indicatif|rand_distr) '
+for pkg in helixrouter helix-lean-consumer; do
+  flags=(-p "$pkg" -e normal --prefix none --locked)
+  [ "$pkg" = helixrouter ] && flags+=(--no-default-features)
+  if cargo tree "${flags[@]}" | grep -E "$heavy"; then
+    echo "FAIL: $pkg without default features depends on the crates above"; exit 1
+  fi
+done
+cargo run --locked -p helix-lean-consumer
 echo "==> cargo test (library, binary and the helix-overload harness: unit, integration, doc; promtool and the binary run for real)"
 cargo test --locked --workspace --all-targets
 cargo test --locked --workspace --doc

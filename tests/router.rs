@@ -1,5 +1,7 @@
 //! Router runtime behaviour: every path, conservation, bounds, isolation, timers.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -8,18 +10,9 @@ use helixrouter::config::{RouterConfig, RouterConfigPatch};
 use helixrouter::router::{Rejected, Router, WorkHint};
 use helixrouter::simulator::{Simulator, SimulatorConfig};
 use helixrouter::strategies::execute_job;
-use helixrouter::types::{Job, JobKind, Strategy};
+use helixrouter::types::{JobKind, Strategy};
 
-fn job(id: u64, kind: JobKind, cost: u64, sp: f32, budget: u64) -> Job {
-    Job {
-        id,
-        kind,
-        inputs: vec![id, 2, 3, 4],
-        compute_cost: cost,
-        scaling_potential: sp,
-        latency_budget_ms: budget,
-    }
-}
+use common::job;
 
 fn cfg(par: usize, cap: usize) -> RouterConfig {
     RouterConfig {

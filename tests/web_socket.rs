@@ -9,7 +9,7 @@ use common::{
     Server, SseReader, assert_conserved, bounded, client, router, run_all_strategies, strategy_jobs,
 };
 use helixrouter::config::RouterConfig;
-use helixrouter::router::{DECISION_CHANNEL_CAP, Router, WorkHint};
+use helixrouter::router::{Router, WorkHint};
 use helixrouter::types::{RoutingDecision, Strategy};
 use helixrouter::web::{AppState, MutationPolicy};
 use reqwest::StatusCode;
@@ -162,7 +162,6 @@ async fn sse_sends_one_event_per_decision_with_an_id() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_reads_nothing_never_slows_routing_and_is_told_what_it_missed() {
-    assert_eq!(DECISION_CHANNEL_CAP, 1_024);
     let r = Router::new(RouterConfig {
         enable_neural: false,
         decision_log_cap: 64,

@@ -1,8 +1,8 @@
 //! Learning evidence in the simulated environment of `sim_env`: best-pick share per
 //! kind, regret over training, and learned vs heuristic reward.
 //!
-//! Everything is seeded; no wall clock. `cargo test report_learning_figures --
-//! --nocapture` prints the figures.
+//! Everything is seeded; no wall clock. `cargo test --lib report_learning_figures --
+//! --ignored --nocapture` prints the figures the tests below assert.
 
 use std::sync::OnceLock;
 
@@ -242,6 +242,7 @@ fn print_run(name: &str, run: &Training, eval: &[KindEval]) {
 }
 
 #[test]
+#[ignore = "prints the figures the other tests assert: cargo test --lib report_learning_figures -- --ignored --nocapture"]
 fn report_learning_figures() {
     let r = runs();
     println!(

@@ -1,5 +1,5 @@
 //! The pure routing policy: the seed's decision tree, the guards that reroute work it
-//! would obviously hurt, and the pool's budget estimate ([`admission`]). No tokio, no
+//! would obviously hurt, and the pool's budget estimate (`admission`). No tokio, no
 //! allocation, no I/O, no clock: the runtime shell (`router`) feeds it what it measured.
 
 pub(crate) mod admission;

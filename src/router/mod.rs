@@ -1,7 +1,7 @@
 //! The router: a cheap-to-clone handle over shared state that decides, dispatches and
 //! records every unit of work.
 //!
-//! Per job: one config load (`arc_swap`), the decision ([`route`](Inner::route):
+//! Per job: one config load (`arc_swap`), the decision (`Inner::route` in `route.rs`:
 //! pure policy, learned override, guards), dispatch with budget-aware admission
 //! (`dispatch.rs`), and relaxed-atomic bookkeeping (`record.rs`). Background tasks
 //! (batch flusher, pressure ticker, learner) hold weak references and stop with the

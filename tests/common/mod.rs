@@ -30,16 +30,20 @@ pub fn router() -> Router {
     Router::new(heuristic_cfg())
 }
 
-/// One job per executing strategy, as the default heuristic routes them.
-pub fn strategy_jobs(base: u64) -> [(Job, Strategy); 4] {
-    let job = |id, kind, cost, sp, budget| Job {
+/// A built-in job with inputs derived from its id.
+pub fn job(id: u64, kind: JobKind, cost: u64, sp: f32, budget: u64) -> Job {
+    Job {
         id,
         kind,
         inputs: vec![id, 2, 3, 4],
         compute_cost: cost,
         scaling_potential: sp,
         latency_budget_ms: budget,
-    };
+    }
+}
+
+/// One job per executing strategy, as the default heuristic routes them.
+pub fn strategy_jobs(base: u64) -> [(Job, Strategy); 4] {
     [
         (
             job(base, JobKind::HashMix, 1_000, 0.0, 50),
