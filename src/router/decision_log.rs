@@ -21,7 +21,7 @@ const SOURCES: [DecisionSource; 6] = [
 ];
 
 /// Largest block of slots a writer claims at once.
-const MAX_BLOCK: u64 = 16;
+const MAX_BLOCK: u64 = 64;
 /// Bits of a block cursor that count the slots left in its block.
 const LEFT_BITS: u32 = 8;
 
@@ -53,7 +53,7 @@ impl DecisionLog {
         Self {
             slots: (0..cap).map(|_| Slot::default()).collect(),
             claimed: AtomicU64::new(0),
-            block: (cap as u64 / 8).clamp(1, MAX_BLOCK),
+            block: (cap as u64 / 4).clamp(1, MAX_BLOCK),
         }
     }
 
