@@ -1,4 +1,4 @@
-//! Hot reload: `config::reload::watch` polling a JSON patch file in real time.
+//! Hot reload: `router::reload::watch` polling a JSON patch file in real time.
 
 mod common;
 
