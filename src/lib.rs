@@ -51,7 +51,7 @@ pub mod web;
 
 pub use config::{ConfigError, RouterConfig, RouterConfigPatch};
 pub use policy::choose_strategy;
-pub use router::{Rejected, Router, RouterStats, WorkHint};
+pub use router::{ClassStats, OVERFLOW_CLASS, Rejected, Router, RouterStats, WorkHint};
 pub use types::{DecisionSource, Job, JobKind, Output, RoutingDecision, Strategy};
 
 /// The README's code blocks, compiled and run as doc tests so they cannot drift.

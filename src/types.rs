@@ -1,6 +1,7 @@
 //! Shared value types: the unit of work, its kind, the execution strategies, outputs
 //! and the record of each routing decision.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -239,17 +240,22 @@ impl fmt::Display for DecisionSource {
 /// runs, or that it was shed (`strategy` = `drop`) and why (`source`). A job admitted to
 /// a queue can still be shed later (its deadline passed while it waited); that shows
 /// in the stats, not here.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RoutingDecision {
     /// The job's id (or the `WorkHint` id for user work).
     pub job_id: u64,
     /// The built-in kind, or `None` for user closures submitted through `Router::run`.
     pub kind: Option<JobKind>,
+    /// The work class (`WorkHint::class`; built-in kinds are classes too), `None` for
+    /// work without one.
+    #[serde(default)]
+    pub class: Option<Cow<'static, str>>,
     /// The strategy the job was routed to.
     pub strategy: Strategy,
     /// Who decided.
     pub source: DecisionSource,
-    /// The job's estimated cost in nanoseconds.
+    /// The cost the decision planned with, in nanoseconds: the caller's hint, or the
+    /// class's learned cost once measured (0 = unknown).
     pub compute_cost: u64,
     /// Composite pressure in [0, 1] at decision time.
     pub pressure: f64,

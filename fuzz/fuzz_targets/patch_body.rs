@@ -1,7 +1,7 @@
 //! `PATCH /api/config` bodies through `web::app`: the status is the contract's for the
 //! bytes sent, never a 5xx; an accepted patch installs exactly `base.apply(patch)`; a
 //! refused one leaves the live config untouched (whole or not at all). A valid patch
-//! that changes a field fixed when the router was built (`decision_log_cap`) is refused
+//! that changes a field fixed when the router was built (`decision_log_cap`, `max_classes`) is refused
 //! naming it.
 #![no_main]
 
@@ -41,12 +41,16 @@ fuzz_target!(|data: &[u8]| {
             http::assert_error_body(status, &body);
         }
         Ok(patch) => match base.apply(&patch) {
-            Ok(expected) if expected.decision_log_cap != base.decision_log_cap => {
+            Ok(expected)
+                if expected.decision_log_cap != base.decision_log_cap
+                    || expected.max_classes != base.max_classes =>
+            {
                 assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
                 assert_eq!(after, base, "a refused patch changed the config");
                 let reply: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
-                assert_eq!(
-                    reply["violations"][0]["field"], "decision_log_cap",
+                let field = reply["violations"][0]["field"].as_str().unwrap_or("");
+                assert!(
+                    ["decision_log_cap", "max_classes"].contains(&field),
                     "{reply}"
                 );
             }

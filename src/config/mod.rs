@@ -133,6 +133,12 @@ config_struct! {
     /// [`MAX_DECISION_LOG`]). Set when the router is built: a running router rejects a
     /// change with a violation naming this field.
     decision_log_cap: usize,
+    /// Learn each work class's cost from what ran and let it outweigh the caller's
+    /// hint (see `policy::cost`). Off: hints are used as given.
+    enable_cost_learning: bool,
+    /// Distinct work classes tracked at most (names beyond share one overflow class).
+    /// Set when the router is built, like `decision_log_cap`; at most [`MAX_CLASSES`].
+    max_classes: usize,
 }
 
 /// Cores available to this process (at least 1).
@@ -176,6 +182,8 @@ impl Default for RouterConfig {
             autoscale_max_queue_cap: 4_096,
             external_pressure_ttl_ms: 5_000,
             decision_log_cap: 256,
+            enable_cost_learning: true,
+            max_classes: 256,
         }
     }
 }
@@ -219,6 +227,7 @@ impl RouterConfig {
         );
         at_least_one("external_pressure_ttl_ms", self.external_pressure_ttl_ms);
         at_least_one("decision_log_cap", self.decision_log_cap as u64);
+        at_least_one("max_classes", self.max_classes as u64);
 
         if self.inline_threshold >= self.spawn_threshold {
             v.push(Violation::new(
@@ -334,6 +343,7 @@ impl RouterConfig {
         at_most("batch_max_size", self.batch_max_size, MAX_QUEUE);
         at_most("batch_queue_cap", self.batch_queue_cap, MAX_QUEUE);
         at_most("decision_log_cap", self.decision_log_cap, MAX_DECISION_LOG);
+        at_most("max_classes", self.max_classes, MAX_CLASSES);
         at_most("autoscale_window", self.autoscale_window, 4_096);
         at_most(
             "autoscale_max_parallelism",
@@ -396,6 +406,8 @@ impl RouterConfig {
 pub const MAX_PARALLELISM: usize = 1_024;
 /// Largest accepted queue or batch capacity.
 pub const MAX_QUEUE: usize = 1 << 20;
+/// Largest accepted `max_classes`.
+pub const MAX_CLASSES: usize = 4_096;
 /// Largest accepted `decision_log_cap` (decisions kept in memory, about 40 bytes each).
 pub const MAX_DECISION_LOG: usize = 65_536;
 

@@ -3,6 +3,7 @@
 //! allocation, no I/O, no clock: the runtime shell (`router`) feeds it what it measured.
 
 pub(crate) mod admission;
+pub mod cost;
 
 use crate::config::RouterConfig;
 use crate::types::{Job, JobProfile, Strategy};

@@ -301,19 +301,32 @@ impl Router {
 
 impl Inner {
     /// Rejects a valid config that a running router cannot apply: the decision log's
-    /// size is fixed at construction.
+    /// size and the class table's are fixed at construction.
     fn check_live(&self, next: &RouterConfig) -> Result<(), ConfigError> {
-        let built = self.log.capacity();
-        if next.decision_log_cap == built {
-            return Ok(());
-        }
-        Err(ConfigError::Invalid(vec![crate::config::Violation::new(
-            "decision_log_cap",
-            format!(
-                "cannot change on a running router (it keeps {built}); set it when building the router"
+        let fixed = [
+            (
+                "decision_log_cap",
+                self.log.capacity(),
+                next.decision_log_cap,
             ),
-            next.decision_log_cap,
-        )]))
+            ("max_classes", self.classes.capacity(), next.max_classes),
+        ];
+        let v: Vec<_> = fixed
+            .into_iter()
+            .filter(|&(_, built, wanted)| built != wanted)
+            .map(|(field, built, wanted)| {
+                crate::config::Violation::new(
+                    field,
+                    format!("cannot change on a running router (it has {built}); set it when building the router"),
+                    wanted,
+                )
+            })
+            .collect();
+        if v.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(v))
+        }
     }
 
     /// Installs a validated config: the live pool is resized and the effective config
@@ -338,7 +351,7 @@ impl Inner {
 
     fn pressure_tick(&self) {
         let now = Instant::now();
-        let (submitted, completed, dropped) = self.totals();
+        let (submitted, completed, dropped, _) = self.totals();
         let late = super::stripes::sum(&self.stripes, |s| &s.late);
         // Clear the subscriber flag only if nobody subscribed while we looked; a lost
         // race costs at most one tick of decisions for a brand-new subscriber.

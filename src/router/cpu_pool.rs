@@ -329,12 +329,16 @@ impl CpuPool {
             st.running.push((id, now, q.est_ns));
             self.inner.running.fetch_add(1, Relaxed);
             drop(st);
-            (q.task.job)(Exec::Run);
+            let ran = (q.task.job)(Exec::Run);
             let took = now.elapsed().as_nanos() as f64;
             st = self.lock();
             self.inner.running.fetch_sub(1, Relaxed);
             self.inner.busy.fetch_sub(1, Relaxed);
             st.running.retain(|r| r.0 != id);
+            if !ran {
+                // Cancelled (or shed) without running: says nothing about the pool's speed.
+                continue;
+            }
             let secs = took / 1e9;
             st.service_secs = if st.service_secs == 0.0 {
                 secs
@@ -410,7 +414,10 @@ mod tests {
         let task = PoolTask {
             deadline: Instant::now() + Duration::from_secs(5),
             est_ns: 1,
-            job: Box::new(move |_| tx.send(own_nice()).unwrap()),
+            job: Box::new(move |_| {
+                tx.send(own_nice()).unwrap();
+                true
+            }),
         };
         assert!(pool.try_submit(task, true).is_ok());
         assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), 10);

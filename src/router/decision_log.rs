@@ -9,6 +9,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::borrow::Cow;
+
+use super::classes::ClassId;
 use crate::types::{DecisionSource, JobKind, RoutingDecision, Strategy};
 
 const SOURCES: [DecisionSource; 6] = [
@@ -33,6 +36,8 @@ struct Slot {
     /// strategy (3 bits) | source (3) | kind+1 (2) | pressure in 1/1000 (10) | cpu_busy (rest)
     meta: AtomicU64,
     timestamp_ms: AtomicU64,
+    /// Class id + 1 (0 = no class).
+    class: AtomicU64,
 }
 
 /// The ring.
@@ -87,9 +92,10 @@ impl DecisionLog {
         }
     }
 
-    /// Records a decision (its `seq` is not kept) in a slot claimed through `cursor`.
+    /// Records a decision of work of `class` in a slot claimed through `cursor` (its
+    /// `class` name and `seq` are not read: the id is kept, the position is not).
     #[inline]
-    pub(crate) fn push(&self, cursor: &AtomicU64, d: &RoutingDecision) {
+    pub(crate) fn push(&self, cursor: &AtomicU64, d: &RoutingDecision, class: Option<ClassId>) {
         let RoutingDecision {
             job_id,
             kind,
@@ -99,7 +105,7 @@ impl DecisionLog {
             pressure,
             cpu_busy,
             timestamp_ms,
-            seq: _,
+            ..
         } = *d;
         let i = (self.claim(cursor) % self.slots.len() as u64) as usize;
         let s = &self.slots[i];
@@ -120,13 +126,19 @@ impl DecisionLog {
         s.cost.store(cost, Ordering::Relaxed);
         s.meta.store(meta, Ordering::Relaxed);
         s.timestamp_ms.store(timestamp_ms, Ordering::Relaxed);
+        s.class
+            .store(class.map_or(0, |c| u64::from(c) + 1), Ordering::Relaxed);
         s.version.store((v | 1).wrapping_add(1), Ordering::Release);
     }
 
     /// The most recent decisions, newest first, at most `limit`. Writers claim slots
     /// in blocks, so slot order is not time order: every written slot is read and the
     /// result sorted by time.
-    pub(crate) fn recent(&self, limit: usize) -> Vec<RoutingDecision> {
+    pub(crate) fn recent(
+        &self,
+        limit: usize,
+        class_name: impl Fn(ClassId) -> Option<&'static str>,
+    ) -> Vec<RoutingDecision> {
         let mut out = Vec::with_capacity(self.slots.len().min(limit));
         for s in self.slots.iter() {
             for _ in 0..4 {
@@ -138,17 +150,22 @@ impl DecisionLog {
                     std::hint::spin_loop();
                     continue;
                 }
-                let (job_id, cost, meta, ts) = (
+                let (job_id, cost, meta, ts, class) = (
                     s.job_id.load(Ordering::Relaxed),
                     s.cost.load(Ordering::Relaxed),
                     s.meta.load(Ordering::Relaxed),
                     s.timestamp_ms.load(Ordering::Relaxed),
+                    s.class.load(Ordering::Relaxed),
                 );
                 std::sync::atomic::fence(Ordering::Acquire);
                 if s.version.load(Ordering::Relaxed) != v1 {
                     continue;
                 }
-                if let Some(d) = unpack(job_id, cost, meta, ts) {
+                if let Some(mut d) = unpack(job_id, cost, meta, ts) {
+                    d.class = class
+                        .checked_sub(1)
+                        .and_then(|c| class_name(c as ClassId))
+                        .map(Cow::Borrowed);
                     out.push(d);
                 }
                 break;
@@ -170,6 +187,7 @@ fn unpack(job_id: u64, cost: u64, meta: u64, ts: u64) -> Option<RoutingDecision>
     Some(RoutingDecision {
         job_id,
         kind,
+        class: None,
         strategy,
         source,
         compute_cost: cost,
@@ -188,6 +206,7 @@ mod tests {
         RoutingDecision {
             job_id: id,
             kind: Some(JobKind::PrimeCount),
+            class: None,
             strategy: Strategy::CpuPool,
             source: DecisionSource::Neural,
             compute_cost: id * 10,
@@ -203,9 +222,9 @@ mod tests {
         let log = DecisionLog::new(4);
         let cursor = AtomicU64::new(0);
         for id in 0..10u64 {
-            log.push(&cursor, &decision(id));
+            log.push(&cursor, &decision(id), None);
         }
-        let r = log.recent(100);
+        let r = log.recent(100, |_| None);
         assert_eq!(r.iter().map(|d| d.job_id).collect::<Vec<_>>(), [9, 8, 7, 6]);
         assert_eq!(r[0].kind, Some(JobKind::PrimeCount));
         assert_eq!(r[0].strategy, Strategy::CpuPool);
@@ -229,9 +248,12 @@ mod tests {
                 source: DecisionSource::Shutdown,
                 ..decision(1)
             },
+            Some(3),
         );
-        assert_eq!(log.recent(1)[0].kind, None);
-        assert_eq!(log.recent(1)[0].source, DecisionSource::Shutdown);
+        let d = &log.recent(1, |c| (c == 3).then_some("resize"))[0];
+        assert_eq!(d.class.as_deref(), Some("resize"), "the class id is kept");
+        assert_eq!(log.recent(1, |_| None)[0].kind, None);
+        assert_eq!(log.recent(1, |_| None)[0].source, DecisionSource::Shutdown);
     }
 
     #[test]
@@ -245,9 +267,14 @@ mod tests {
                     source,
                     ..decision(i as u64)
                 },
+                None,
             );
         }
-        let mut got: Vec<_> = log.recent(SOURCES.len()).iter().map(|d| d.source).collect();
+        let mut got: Vec<_> = log
+            .recent(SOURCES.len(), |_| None)
+            .iter()
+            .map(|d| d.source)
+            .collect();
         got.reverse();
         assert_eq!(got, SOURCES);
     }
@@ -260,9 +287,9 @@ mod tests {
             // Sixteen writers (cursors) interleaved, as threads on their stripes would be.
             let cursors: Vec<AtomicU64> = (0..16).map(|_| AtomicU64::new(0)).collect();
             for id in 0..(40 * cap as u64) {
-                log.push(&cursors[(id % 16) as usize], &decision(id));
+                log.push(&cursors[(id % 16) as usize], &decision(id), None);
             }
-            assert_eq!(log.recent(usize::MAX).len(), cap, "cap {cap}");
+            assert_eq!(log.recent(usize::MAX, |_| None).len(), cap, "cap {cap}");
         }
     }
 
@@ -275,7 +302,7 @@ mod tests {
                 std::thread::spawn(move || {
                     let cursor = AtomicU64::new(0);
                     for i in 0..1_000 {
-                        log.push(&cursor, &decision(t * 10_000 + i));
+                        log.push(&cursor, &decision(t * 10_000 + i), None);
                     }
                 })
             })
@@ -283,7 +310,7 @@ mod tests {
         for t in threads {
             t.join().expect("writer");
         }
-        let r = log.recent(usize::MAX);
+        let r = log.recent(usize::MAX, |_| None);
         assert_eq!(r.len(), 64);
         assert!(r.windows(2).all(|w| w[0].timestamp_ms >= w[1].timestamp_ms));
     }

@@ -1,6 +1,12 @@
-//! Dispatch: [`Router::run`] asks [`Inner::route`](super::Inner::route) for a decision,
-//! records it, and runs the work the way the decision says (inline, spawned, on the
-//! CPU pool, or in a batch) or sheds it. The only generic code of the router.
+//! Dispatch: [`Router::run`] resolves the work's class and its learned cost, asks
+//! [`Inner::route`](super::Inner::route) for a decision, records it, and runs the work
+//! the way the decision says (inline, spawned, on the CPU pool, or in a batch) or sheds
+//! it. The only generic code of the router.
+//!
+//! A caller that stops waiting (drops the future) before its work starts cancels it:
+//! queued work is skipped when reached, spawned work is aborted before it runs; either
+//! way it is counted once as `cancelled`. Work already running finishes (a thread
+//! cannot be interrupted) and its result is discarded.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -10,18 +16,20 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use super::batch::{self, BatchEntry, BatchLimits};
+use super::classes::ClassId;
 use super::cpu_pool::{PoolReject, PoolTask};
 use super::hint::WorkHint;
 use super::route::Route;
-use super::{Rejected, Router};
+use super::{Inner, Rejected, Router};
 use crate::neural_router::Context;
 use crate::strategies::execute_job;
 use crate::types::{DecisionSource, Job, JobKind, Output, Strategy};
 
 /// A queued unit of work as the pool and the batcher hold it: called exactly once,
 /// with [`Exec::Run`] to run it or [`Exec::Shed`] to shed it; either way it records
-/// the outcome and answers its caller.
-pub(crate) type QueuedJob = Box<dyn FnOnce(Exec) + Send>;
+/// the outcome and answers its caller. Returns true when work actually ran (not shed,
+/// not cancelled), so the pool learns its speed from real runs only.
+pub(crate) type QueuedJob = Box<dyn FnOnce(Exec) -> bool + Send>;
 
 /// Where a queued job's result goes.
 type Reply<T> = oneshot::Receiver<Result<T, Rejected>>;
@@ -91,12 +99,15 @@ impl Shed {
     }
 }
 
-/// A job's timing as its dispatch path needs it.
+/// A job's timing and class, as its dispatch path and bookkeeping need them.
 #[derive(Debug, Clone, Copy)]
-struct Timing {
-    start: quanta::Instant,
-    budget_ns: u64,
-    budget_ms: u64,
+pub(crate) struct Timing {
+    /// When `run` was called (the hot path's clock).
+    pub(crate) start: quanta::Instant,
+    pub(crate) budget_ns: u64,
+    pub(crate) budget_ms: u64,
+    /// The work's class, when it has one: its run time is then measured and learned.
+    pub(crate) class: Option<ClassId>,
 }
 
 impl Timing {
@@ -108,6 +119,66 @@ impl Timing {
     fn elapsed_ns(&self) -> u64 {
         self.start.elapsed().as_nanos() as u64
     }
+}
+
+/// Runs `work`, catching a panic; measures its run time (not its queueing) when the
+/// work has a class to learn from.
+#[inline]
+fn run_work<T, F: FnOnce() -> T>(work: F, timing: &Timing) -> (std::thread::Result<T>, u64) {
+    if timing.class.is_some() {
+        let t0 = quanta::Instant::now();
+        let r = catch_unwind(AssertUnwindSafe(work));
+        (r, t0.elapsed().as_nanos() as u64)
+    } else {
+        (catch_unwind(AssertUnwindSafe(work)), 0)
+    }
+}
+
+/// Held by a spawned task until it starts. Dropped unstarted (the caller went away and
+/// the task was aborted, or the runtime shut down), it counts the job as cancelled.
+struct Unstarted {
+    inner: Option<Arc<Inner>>,
+    est: u64,
+    timing: Timing,
+}
+
+impl Unstarted {
+    /// The task started: hands over the router and disarms the guard.
+    fn start(mut self) -> Option<Arc<Inner>> {
+        self.inner.take()
+    }
+}
+
+impl Drop for Unstarted {
+    fn drop(&mut self) {
+        if let Some(inner) = self.inner.take() {
+            inner
+                .counters
+                .spawn_outstanding_ns
+                .fetch_sub(self.est, Relaxed);
+            inner.record_cancelled(Strategy::Spawn, &self.timing);
+        }
+    }
+}
+
+/// Aborts a spawned task when the caller's future is dropped (a no-op once it ran:
+/// the task body has no await point).
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// What the pool and batch paths plan with, beside the hint.
+#[derive(Debug, Clone, Copy)]
+struct Plan {
+    route: Route,
+    timing: Timing,
+    /// The cost admission and batch caps plan with (a high quantile once learned).
+    admit_ns: u64,
+    admission: bool,
 }
 
 impl Router {
@@ -124,6 +195,9 @@ impl Router {
 
     /// Routes and runs arbitrary CPU work.
     ///
+    /// Dropping the returned future before the work starts cancels it (it never runs);
+    /// once it runs it finishes and the result is discarded.
+    ///
     /// # Errors
     ///
     /// [`Rejected`] saying why no value was produced: shed under pressure, queue full,
@@ -136,55 +210,63 @@ impl Router {
         let inner = &*self.inner;
         // quanta's TSC clock costs a fraction of `std::time::Instant::now()` here.
         let start = quanta::Instant::now();
-        if inner.shutting_down.load(Relaxed) {
-            inner.count_routed(Strategy::Drop);
-            inner.log_decision(&hint, Strategy::Drop, DecisionSource::Shutdown, start, 0);
-            inner.record_drop(Strategy::Drop, None);
-            return Err(Rejected::ShuttingDown);
-        }
+        let mut hint = hint;
         let cfg = inner.effective.load();
-        let route = inner.route(&hint, &cfg);
-        // Counted before the job can end, so `submitted` never trails an end counter.
-        inner.count_routed(route.strategy);
+        // The class's learned cost replaces (or blends with) the caller's guess.
+        let (class, admit_ns, unknown) = match hint.class {
+            None => (None, hint.compute_cost, false),
+            Some(name) => {
+                let (id, entry) = inner.classes.resolve(name);
+                let est = entry.estimate(hint.compute_cost, cfg.enable_cost_learning);
+                hint.compute_cost = est.policy_ns;
+                (Some(id), est.admit_ns, est.unknown)
+            }
+        };
         let timing = Timing {
             start,
             budget_ns: hint.budget_ns(),
             budget_ms: hint.latency_budget_ms,
+            class,
+        };
+        if inner.shutting_down.load(Relaxed) {
+            inner.count_routed(Strategy::Drop, &timing);
+            inner.log_decision(&hint, Strategy::Drop, DecisionSource::Shutdown, &timing, 0);
+            inner.record_drop(Strategy::Drop, &timing, None);
+            return Err(Rejected::ShuttingDown);
+        }
+        let route = inner.route(&hint, &cfg, unknown);
+        // Counted before the job can end, so `submitted` never trails an end counter.
+        inner.count_routed(route.strategy, &timing);
+        let plan = Plan {
+            route,
+            timing,
+            admit_ns,
+            admission: cfg.enable_admission,
         };
         match route.strategy {
             Strategy::Inline => {
-                inner.log_decision(&hint, Strategy::Inline, route.source, start, route.busy);
-                let r = catch_unwind(AssertUnwindSafe(work));
-                inner.finish(
-                    Strategy::Inline,
-                    start,
-                    timing.budget_ns,
-                    r.is_ok(),
-                    route.sample,
-                );
+                inner.log_decision(&hint, Strategy::Inline, route.source, &timing, route.busy);
+                let (r, run_ns) = run_work(work, &timing);
+                inner.finish(Strategy::Inline, &timing, r.is_ok(), run_ns, route.sample);
                 r.map_err(|_| Rejected::Panicked)
             }
             Strategy::Spawn => {
-                inner.log_decision(&hint, Strategy::Spawn, route.source, start, route.busy);
+                inner.log_decision(&hint, Strategy::Spawn, route.source, &timing, route.busy);
                 self.spawn_work(hint.compute_cost, timing, route.sample, work)
                     .await
             }
-            Strategy::CpuPool => {
-                self.pool_work(&hint, route, timing, cfg.enable_admission, work)
-                    .await
-            }
+            Strategy::CpuPool => self.pool_work(&hint, plan, work).await,
             Strategy::Batch => {
                 let limits = BatchLimits {
                     max_size: cfg.batch_max_size,
                     max_cost_ns: cfg.batch_max_cost_ns,
                     queue_cap: cfg.batch_queue_cap,
                 };
-                self.batch_work(&hint, route, timing, limits, cfg.enable_admission, work)
-                    .await
+                self.batch_work(&hint, plan, limits, work).await
             }
             Strategy::Drop => {
-                inner.log_decision(&hint, Strategy::Drop, route.source, start, route.busy);
-                inner.record_drop(Strategy::Drop, None);
+                inner.log_decision(&hint, Strategy::Drop, route.source, &timing, route.busy);
+                inner.record_drop(Strategy::Drop, &timing, None);
                 Err(Rejected::Overloaded {
                     cpu_busy: route.busy,
                 })
@@ -208,79 +290,65 @@ impl Router {
             .counters
             .spawn_outstanding_ns
             .fetch_add(est, Relaxed);
-        let inner = Arc::clone(&self.inner);
+        let unstarted = Unstarted {
+            inner: Some(Arc::clone(&self.inner)),
+            est,
+            timing,
+        };
         let handle = tokio::spawn(async move {
-            let r = catch_unwind(AssertUnwindSafe(work));
+            let inner = unstarted.start()?;
+            let (r, run_ns) = run_work(work, &timing);
             inner.counters.spawn_outstanding_ns.fetch_sub(est, Relaxed);
-            inner.finish(
-                Strategy::Spawn,
-                timing.start,
-                timing.budget_ns,
-                r.is_ok(),
-                sample,
-            );
-            r.map_err(|_| Rejected::Panicked)
+            inner.finish(Strategy::Spawn, &timing, r.is_ok(), run_ns, sample);
+            Some(r.map_err(|_| Rejected::Panicked))
         });
+        // Dropping this future before the task starts aborts it: it never runs.
+        let _abort = AbortOnDrop(handle.abort_handle());
         match handle.await {
-            Ok(r) => r,
-            // The task body catches panics; a JoinError means the runtime is shutting
-            // down and cancelled it before it ran.
-            Err(_) => Err(Rejected::ShuttingDown),
+            Ok(Some(r)) => r,
+            // A JoinError (or the impossible empty guard) means the runtime is shutting
+            // down and dropped the task before it ran; the guard counted it cancelled.
+            Ok(None) | Err(_) => Err(Rejected::ShuttingDown),
         }
     }
 
     /// Submits the work to the CPU pool (admission decides at once) and waits for it.
-    async fn pool_work<T, F>(
-        &self,
-        hint: &WorkHint,
-        route: Route,
-        timing: Timing,
-        admission: bool,
-        work: F,
-    ) -> Result<T, Rejected>
+    async fn pool_work<T, F>(&self, hint: &WorkHint, plan: Plan, work: F) -> Result<T, Rejected>
     where
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
         let inner = &*self.inner;
+        let Plan {
+            route,
+            timing,
+            admit_ns,
+            admission,
+        } = plan;
         let (job, rx) = self.queued_job(Strategy::CpuPool, timing, route.sample, work);
         let task = PoolTask {
             deadline: timing.deadline(),
-            est_ns: hint.compute_cost,
+            est_ns: admit_ns,
             job,
         };
         if let Err((why, task)) = inner.pool.try_submit(task, admission) {
             drop(task);
             let shed = Shed::from(why);
-            inner.log_decision(
-                hint,
-                Strategy::Drop,
-                shed.source(),
-                timing.start,
-                route.busy,
-            );
-            inner.record_drop(Strategy::CpuPool, route.sample);
+            inner.log_decision(hint, Strategy::Drop, shed.source(), &timing, route.busy);
+            inner.record_drop(Strategy::CpuPool, &timing, route.sample);
             return Err(shed.rejected(Strategy::CpuPool, timing.elapsed_ns(), timing.budget_ms));
         }
-        inner.log_decision(
-            hint,
-            Strategy::CpuPool,
-            route.source,
-            timing.start,
-            route.busy,
-        );
+        inner.log_decision(hint, Strategy::CpuPool, route.source, &timing, route.busy);
         rx.await.unwrap_or(Err(Rejected::ShuttingDown))
     }
 
-    /// Queues the work in its class's batch (flushing the batch when this fills it) and
+    /// Queues the work in its kind's batch (flushing the batch when this fills it) and
     /// waits for it.
     async fn batch_work<T, F>(
         &self,
         hint: &WorkHint,
-        route: Route,
-        timing: Timing,
+        plan: Plan,
         limits: BatchLimits,
-        admission: bool,
         work: F,
     ) -> Result<T, Rejected>
     where
@@ -288,23 +356,23 @@ impl Router {
         F: FnOnce() -> T + Send + 'static,
     {
         let inner = &*self.inner;
+        let Plan {
+            route,
+            timing,
+            admit_ns,
+            admission,
+        } = plan;
         let (job, rx) = self.queued_job(Strategy::Batch, timing, route.sample, work);
         let entry = BatchEntry {
             enqueued: tokio::time::Instant::now(),
             deadline: timing.deadline(),
-            est_ns: hint.compute_cost,
+            est_ns: admit_ns,
             job,
         };
-        let class = hint.kind.map_or(batch::CLASSES - 1, JobKind::index);
-        match inner.batcher.push(class, entry, limits) {
+        let queue = hint.kind.map_or(batch::CLASSES - 1, JobKind::index);
+        match inner.batcher.push(queue, entry, limits) {
             Ok(full) => {
-                inner.log_decision(
-                    hint,
-                    Strategy::Batch,
-                    route.source,
-                    timing.start,
-                    route.busy,
-                );
+                inner.log_decision(hint, Strategy::Batch, route.source, &timing, route.busy);
                 if let Some(full) = full {
                     inner.counters.batch_flushes_full.fetch_add(1, Relaxed);
                     self.flush_batch(full, admission);
@@ -313,22 +381,17 @@ impl Router {
             Err(entry) => {
                 drop(entry);
                 let shed = Shed::QueueFull;
-                inner.log_decision(
-                    hint,
-                    Strategy::Drop,
-                    shed.source(),
-                    timing.start,
-                    route.busy,
-                );
-                inner.record_drop(Strategy::Batch, route.sample);
+                inner.log_decision(hint, Strategy::Drop, shed.source(), &timing, route.busy);
+                inner.record_drop(Strategy::Batch, &timing, route.sample);
                 return Err(shed.rejected(Strategy::Batch, timing.elapsed_ns(), timing.budget_ms));
             }
         }
         rx.await.unwrap_or(Err(Rejected::ShuttingDown))
     }
 
-    /// Wraps `work` for the pool or a batch: runs it (catching panics) or sheds it,
-    /// records the outcome exactly once, and sends the result to the returned receiver.
+    /// Wraps `work` for the pool or a batch: runs it (catching panics), sheds it, or —
+    /// when its caller stopped waiting before it started — skips it; records the outcome
+    /// exactly once and sends the result to the returned receiver.
     fn queued_job<T, F>(
         &self,
         strategy: Strategy,
@@ -344,18 +407,23 @@ impl Router {
         let inner = Arc::clone(&self.inner);
         let job = Box::new(move |exec: Exec| {
             let result = match exec {
+                Exec::Run if tx.is_closed() => {
+                    inner.record_cancelled(strategy, &timing);
+                    return false;
+                }
                 Exec::Run => {
-                    let r = catch_unwind(AssertUnwindSafe(work));
-                    inner.finish(strategy, timing.start, timing.budget_ns, r.is_ok(), sample);
+                    let (r, run_ns) = run_work(work, &timing);
+                    inner.finish(strategy, &timing, r.is_ok(), run_ns, sample);
                     r.map_err(|_| Rejected::Panicked)
                 }
                 Exec::Shed(why) => {
-                    inner.record_drop(strategy, sample);
+                    inner.record_drop(strategy, &timing, sample);
                     Err(why.rejected(strategy, timing.elapsed_ns(), timing.budget_ms))
                 }
             };
-            // The caller may have stopped waiting; the outcome is already recorded.
+            // The caller may have stopped waiting since; the outcome is already recorded.
             let _ = tx.send(result);
+            exec == Exec::Run
         });
         (job, rx)
     }
@@ -374,6 +442,7 @@ impl Router {
             .unwrap_or_else(Instant::now);
         let est_ns = entries.iter().map(|e| e.est_ns).sum();
         let job = Box::new(move |exec: Exec| {
+            let mut ran = false;
             for e in entries {
                 let member = match exec {
                     Exec::Run if Instant::now() >= e.deadline => {
@@ -381,8 +450,9 @@ impl Router {
                     }
                     other => other,
                 };
-                (e.job)(member);
+                ran |= (e.job)(member);
             }
+            ran
         });
         let task = PoolTask {
             deadline,

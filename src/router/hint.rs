@@ -4,12 +4,21 @@ use crate::types::{Job, JobKind, JobProfile};
 
 /// What a caller says about a closure submitted through [`Router::run`](super::Router::run).
 ///
+/// Name the class of the work (`"thumbnail"`, `"password_hash"`) and the router learns
+/// its real cost from what ran: a cost of `0` means "unknown", and a wrong guess is
+/// outweighed by measurement after a few runs. Work with no class is routed on its
+/// hint alone.
+///
 /// # Examples
 ///
 /// ```
 /// use helixrouter::WorkHint;
+/// // A guess in nanoseconds...
 /// let hint = WorkHint::new(7, 250_000).budget_ms(50).scaling(0.2);
 /// assert_eq!(hint.compute_cost, 250_000);
+/// // ...or just the class: the router measures what it costs.
+/// let hint = WorkHint::of_class("thumbnail").budget_ms(200);
+/// assert_eq!((hint.compute_cost, hint.class), (0, Some("thumbnail")));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct WorkHint {
@@ -23,6 +32,9 @@ pub struct WorkHint {
     pub latency_budget_ms: u64,
     /// A built-in kind, if the work is one (used for per-kind batching and learning).
     pub kind: Option<JobKind>,
+    /// The work class, whose cost the router learns (built-in kinds are classes named
+    /// by [`JobKind::as_str`]). `None`: routed on `compute_cost` alone.
+    pub class: Option<&'static str>,
 }
 
 impl WorkHint {
@@ -34,7 +46,33 @@ impl WorkHint {
             scaling_potential: 0.0,
             latency_budget_ms: 100,
             kind: None,
+            class: None,
         }
+    }
+
+    /// A hint for work of class `name` whose cost is unknown (`compute_cost` 0): the
+    /// router runs it on a safe path (never inline, never shed for lack of an
+    /// estimate) until it has measured the class. Id 0, 100 ms budget.
+    pub fn of_class(name: &'static str) -> Self {
+        Self::new(0, 0).class(name)
+    }
+
+    /// Names the class of the work (sets the `class` field).
+    pub fn class(mut self, name: &'static str) -> Self {
+        self.class = Some(name);
+        self
+    }
+
+    /// Sets the caller's id (echoed in the decision feed).
+    pub fn id(mut self, id: u64) -> Self {
+        self.id = id;
+        self
+    }
+
+    /// Sets the cost hint in nanoseconds (`0` = unknown).
+    pub fn cost_ns(mut self, ns: u64) -> Self {
+        self.compute_cost = ns;
+        self
     }
 
     /// Sets the latency budget (ms).
@@ -73,6 +111,7 @@ impl WorkHint {
             scaling_potential: job.scaling_potential,
             latency_budget_ms: job.latency_budget_ms,
             kind: Some(job.kind),
+            class: Some(job.kind.as_str()),
         }
     }
 }

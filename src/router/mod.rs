@@ -8,6 +8,7 @@
 //! router. The control plane (config changes, ticks, shutdown) is `control.rs`.
 
 mod batch;
+mod classes;
 mod control;
 mod cpu_pool;
 mod decision_log;
@@ -34,6 +35,7 @@ use crate::neural_router::{NeuralRouter, NeuralSnapshot, WeightsError};
 use crate::types::RoutingDecision;
 
 use batch::Batcher;
+use classes::ClassTable;
 use cpu_pool::CpuPool;
 use decision_log::DecisionLog;
 use learning::Learning;
@@ -41,6 +43,7 @@ use stripes::{STRIPES, Stripe};
 
 /// The pure decision tree, also reachable here as the seed's API names it.
 pub use crate::policy::choose_strategy;
+pub use classes::{ClassStats, OVERFLOW_CLASS, StrategyCount};
 pub use control::ShutdownReport;
 pub use error::Rejected;
 pub use hint::WorkHint;
@@ -87,6 +90,8 @@ pub(crate) struct Inner {
     pub(crate) stripes: Box<[Stripe]>,
     /// The last decisions, `decision_log_cap` of them; written by `log_decision`.
     pub(crate) log: DecisionLog,
+    /// Work classes (`max_classes` and the overflow class): learned costs, counters.
+    pub(crate) classes: ClassTable,
     /// Set when someone subscribes to decisions; refreshed from the receiver count by
     /// the ticker, so the hot path never takes the broadcast's lock to ask.
     pub(crate) has_subscribers: AtomicBool,
@@ -194,6 +199,7 @@ impl Router {
             counters: Counters::default(),
             stripes: (0..STRIPES).map(|_| Stripe::new()).collect(),
             log: DecisionLog::new(cfg.decision_log_cap),
+            classes: ClassTable::new(cfg.max_classes),
             has_subscribers: AtomicBool::new(false),
             subscriptions: AtomicU64::new(0),
             feed_seq: Mutex::new(1),
@@ -275,6 +281,9 @@ impl Router {
     /// The last routing decisions, newest first: at most `limit`, and at most
     /// `decision_log_cap` in all.
     pub fn recent_decisions(&self, limit: usize) -> Vec<RoutingDecision> {
-        self.inner.log.recent(limit)
+        let classes = &self.inner.classes;
+        self.inner
+            .log
+            .recent(limit, |id| classes.get(id).map(|c| c.name))
     }
 }

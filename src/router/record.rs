@@ -1,9 +1,12 @@
 //! Bookkeeping of every job: its decision (counted, logged, broadcast when someone
-//! listens) and its end (latency, late, failed or dropped, and the learner's sample).
-//! All hot-path writes are relaxed atomics on the calling thread's stripe.
+//! listens) and its end (latency, late, failed, dropped or cancelled, its class's
+//! learned cost, and the learner's sample). All hot-path writes are relaxed atomics on
+//! the calling thread's stripe, plus the class's own counters for classed work.
 
+use std::borrow::Cow;
 use std::sync::atomic::Ordering::Relaxed;
 
+use super::dispatch::Timing;
 use super::hint::WorkHint;
 use super::stripes::{self, Stripe, stripe_index};
 use super::{Inner, lock};
@@ -17,8 +20,9 @@ impl Inner {
         &self.stripes[stripe_index() % self.stripes.len()]
     }
 
-    /// Summed counters (submitted, completed, dropped), the end counters read first.
-    pub(crate) fn totals(&self) -> (u64, u64, u64) {
+    /// Summed counters (submitted, completed, dropped, failed + cancelled), the end
+    /// counters read first.
+    pub(crate) fn totals(&self) -> (u64, u64, u64, u64) {
         let completed: u64 = self
             .stripes
             .iter()
@@ -26,17 +30,18 @@ impl Inner {
             .map(|w| w.count())
             .sum();
         let dropped = stripes::sum_all(&self.stripes, |s| &s.dropped);
+        let other = stripes::sum_all(&self.stripes, |s| &s.failed)
+            + stripes::sum_all(&self.stripes, |s| &s.cancelled);
         // Every job is routed exactly once (counted before its end), so the routed
         // total read after the end counters is the submitted count.
         let submitted = self.routed_total();
-        (submitted, completed, dropped)
+        (submitted, completed, dropped, other)
     }
 
-    /// Jobs submitted and not yet ended (the end counters read before `routed`).
+    /// Jobs submitted and not yet ended.
     pub(crate) fn in_flight(&self) -> u64 {
-        let failed = stripes::sum_all(&self.stripes, |s| &s.failed);
-        let (submitted, completed, dropped) = self.totals();
-        submitted.saturating_sub(completed + dropped + failed)
+        let (submitted, completed, dropped, other) = self.totals();
+        submitted.saturating_sub(completed + dropped + other)
     }
 
     /// Jobs routed so far (= submitted).
@@ -46,8 +51,11 @@ impl Inner {
 
     /// Counts a job as routed to `strategy`; called before the job can end.
     #[inline]
-    pub(crate) fn count_routed(&self, strategy: Strategy) {
+    pub(crate) fn count_routed(&self, strategy: Strategy, timing: &Timing) {
         self.stripe().routed[strategy.index()].fetch_add(1, Relaxed);
+        if let Some(c) = timing.class.and_then(|id| self.classes.get(id)) {
+            c.count_routed(strategy);
+        }
     }
 
     /// Logs what happened to a job at routing time and, when someone listens,
@@ -58,26 +66,32 @@ impl Inner {
         hint: &WorkHint,
         strategy: Strategy,
         source: DecisionSource,
-        start: quanta::Instant,
+        timing: &Timing,
         busy: usize,
     ) {
         let mut d = RoutingDecision {
             job_id: hint.id,
             kind: hint.kind,
+            class: None,
             strategy,
             source,
             compute_cost: hint.compute_cost,
             pressure: f64::from_bits(self.pressure_score.load(Relaxed)),
             cpu_busy: busy,
             timestamp_ms: self.epoch_unix_ms
-                + start
+                + timing
+                    .start
                     .saturating_duration_since(self.clock_epoch)
                     .as_millis() as u64,
             seq: None,
         };
-        self.log.push(&self.stripe().log_cursor, &d);
+        self.log.push(&self.stripe().log_cursor, &d, timing.class);
         if self.has_subscribers.load(Relaxed) {
             // Only while someone listens: the broadcast takes a lock anyway.
+            d.class = timing
+                .class
+                .and_then(|id| self.classes.get(id))
+                .map(|c| Cow::Borrowed(c.name));
             let mut next = lock(&self.feed_seq);
             d.seq = Some(*next);
             *next += 1;
@@ -85,30 +99,38 @@ impl Inner {
         }
     }
 
-    /// Records the end of a job that ran (or panicked).
+    /// Records the end of a job that ran (or panicked): `run_ns` is its measured run
+    /// time (0 when the work has no class).
     #[inline]
     pub(crate) fn finish(
         &self,
         strategy: Strategy,
-        start: quanta::Instant,
-        budget_ns: u64,
+        timing: &Timing,
         ok: bool,
+        run_ns: u64,
         sample: Option<Context>,
     ) {
+        let class = timing.class.and_then(|id| self.classes.get(id));
         let outcome = if ok {
             let now = quanta::Instant::now();
-            let ns = now.saturating_duration_since(start).as_nanos() as u64;
+            let ns = now.saturating_duration_since(timing.start).as_nanos() as u64;
+            let at = now.saturating_duration_since(self.clock_epoch).as_nanos() as u64;
             let stripe = self.stripe();
-            stripe.latency[strategy.index()].record(
-                ns,
-                now.saturating_duration_since(self.clock_epoch).as_nanos() as u64,
-            );
-            if ns > budget_ns {
+            stripe.latency[strategy.index()].record(ns, at);
+            let late = ns > timing.budget_ns;
+            if late {
                 stripe.late.fetch_add(1, Relaxed);
+            }
+            if let Some(c) = class {
+                c.record_run(run_ns);
+                c.record_completed(ns, late, at);
             }
             Outcome::Completed { latency_ns: ns }
         } else {
             self.stripe().failed[strategy.index()].fetch_add(1, Relaxed);
+            if let Some(c) = class {
+                c.record_failed();
+            }
             Outcome::Failed
         };
         if let Some(ctx) = sample {
@@ -117,10 +139,21 @@ impl Inner {
     }
 
     /// Records a job shed after being routed to `strategy`.
-    pub(crate) fn record_drop(&self, strategy: Strategy, sample: Option<Context>) {
+    pub(crate) fn record_drop(&self, strategy: Strategy, timing: &Timing, sample: Option<Context>) {
         self.stripe().dropped[strategy.index()].fetch_add(1, Relaxed);
+        if let Some(c) = timing.class.and_then(|id| self.classes.get(id)) {
+            c.record_dropped();
+        }
         if let Some(ctx) = sample {
             self.learning.offer(ctx, strategy, Outcome::Dropped);
+        }
+    }
+
+    /// Records a job whose caller stopped waiting before it started; it never ran.
+    pub(crate) fn record_cancelled(&self, strategy: Strategy, timing: &Timing) {
+        self.stripe().cancelled[strategy.index()].fetch_add(1, Relaxed);
+        if let Some(c) = timing.class.and_then(|id| self.classes.get(id)) {
+            c.record_cancelled();
         }
     }
 }

@@ -31,12 +31,18 @@ pub(crate) struct Route {
 impl Inner {
     /// Decides how `hint`'s work runs under `cfg` (the effective config, one snapshot per
     /// job): the pure heuristic, the learned override once warmed up, then the guards.
+    /// `hint.compute_cost` is already the class's learned cost where there is one;
+    /// `unknown` work (a class never measured, no hint) takes the CPU pool: never
+    /// inline, where it could stall the executor, and never shed for want of an estimate.
     #[inline]
-    pub(crate) fn route(&self, hint: &WorkHint, cfg: &RouterConfig) -> Route {
+    pub(crate) fn route(&self, hint: &WorkHint, cfg: &RouterConfig, unknown: bool) -> Route {
         let busy = self.pool.busy();
         let profile = hint.profile();
         let mut strategy = choose_for_profile(cfg, profile, busy);
         let mut source = DecisionSource::Heuristic;
+        if unknown && matches!(strategy, Strategy::Inline | Strategy::Spawn) {
+            strategy = Strategy::CpuPool;
+        }
         // Read only when a decision needs it (not on the inline fast path).
         let spawn_backlog_ok =
             || self.counters.spawn_outstanding_ns.load(Relaxed) <= SPAWN_BACKLOG_LIMIT_NS;
@@ -46,6 +52,7 @@ impl Inner {
         // Tiny work the heuristic runs inline is never second-guessed: running it in
         // place is the cheapest execution there is, and the hot path stays lean.
         if cfg.enable_neural
+            && !unknown
             && !matches!(strategy, Strategy::Drop | Strategy::Inline)
             && self.learning.ready.load(Relaxed)
         {

@@ -22,11 +22,14 @@ pub struct StrategyStats {
     pub dropped: u64,
     /// Jobs that panicked.
     pub failed: u64,
+    /// Jobs whose caller stopped waiting before they started (they never ran).
+    pub cancelled: u64,
     /// Latency of completed jobs.
     pub latency: LatencySummary,
 }
 
-/// A point-in-time snapshot. `submitted == completed + dropped + failed + in_flight`.
+/// A point-in-time snapshot.
+/// `submitted == completed + dropped + failed + cancelled + in_flight`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RouterStats {
     /// Seconds since the router was built.
@@ -39,6 +42,8 @@ pub struct RouterStats {
     pub dropped: u64,
     /// Jobs that panicked.
     pub failed: u64,
+    /// Jobs whose caller stopped waiting before they started (they never ran).
+    pub cancelled: u64,
     /// Jobs admitted and not yet ended.
     pub in_flight: u64,
     /// Completed jobs that finished over their latency budget.
@@ -77,6 +82,10 @@ pub struct RouterStats {
     pub shutting_down: bool,
     /// The autoscaler's last recommendation (None before the first `autoscale_tick`).
     pub autoscaler: Option<crate::autoscaler::Recommendation>,
+    /// Work classes in use, in first-seen order (the overflow class last, if used).
+    pub classes: Vec<super::ClassStats>,
+    /// Lookups of class names beyond `max_classes`, which share the overflow class.
+    pub class_overflow: u64,
 }
 
 impl Router {
@@ -104,6 +113,7 @@ impl Router {
                     completed: latency.count,
                     dropped: per(|st, i| &st.dropped[i], i),
                     failed: per(|st, i| &st.failed[i], i),
+                    cancelled: per(|st, i| &st.cancelled[i], i),
                     routed: per(|st, i| &st.routed[i], i),
                     latency,
                 }
@@ -112,6 +122,7 @@ impl Router {
         let completed: u64 = strategies.iter().map(|s| s.completed).sum();
         let dropped: u64 = strategies.iter().map(|s| s.dropped).sum();
         let failed: u64 = strategies.iter().map(|s| s.failed).sum();
+        let cancelled: u64 = strategies.iter().map(|s| s.cancelled).sum();
         let late = sum(&inner.stripes, |st| &st.late);
         let submitted: u64 = strategies.iter().map(|s| s.routed).sum();
         let (cpu_parallelism, cpu_queue_cap, cpu_slowdown) = inner.pool.shape();
@@ -121,7 +132,8 @@ impl Router {
             completed,
             dropped,
             failed,
-            in_flight: submitted.saturating_sub(completed + dropped + failed),
+            cancelled,
+            in_flight: submitted.saturating_sub(completed + dropped + failed + cancelled),
             late,
             strategies,
             pressure: super::lock(&inner.pressure).last(),
@@ -140,6 +152,8 @@ impl Router {
             adaptive_spawn_threshold: inner.effective.load().spawn_threshold,
             shutting_down: inner.shutting_down.load(Relaxed),
             autoscaler: self.autoscaler_last(),
+            classes: inner.classes.stats(),
+            class_overflow: inner.classes.overflowed(),
         }
     }
 }

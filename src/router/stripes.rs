@@ -24,6 +24,8 @@ pub(crate) struct Stripe {
     pub(crate) dropped: [AtomicU64; Strategy::COUNT],
     /// Panicked per strategy.
     pub(crate) failed: [AtomicU64; Strategy::COUNT],
+    /// Cancelled per strategy: the caller stopped waiting before the job started.
+    pub(crate) cancelled: [AtomicU64; Strategy::COUNT],
     /// Completed over budget (all strategies).
     pub(crate) late: AtomicU64,
     /// Latency per strategy; a window's count is that strategy's completions.
@@ -38,6 +40,7 @@ impl Stripe {
             routed: Default::default(),
             dropped: Default::default(),
             failed: Default::default(),
+            cancelled: Default::default(),
             late: AtomicU64::new(0),
             latency: std::array::from_fn(|_| LatencyWindow::default()),
             log_cursor: AtomicU64::new(0),

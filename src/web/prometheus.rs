@@ -33,11 +33,131 @@ fn family(name: &str, help: &str, kind: MetricType, metrics: Vec<Metric>) -> Met
     f
 }
 
-fn label(strategy: Strategy) -> Vec<LabelPair> {
+fn pair(name: &str, value: &str) -> LabelPair {
     let mut l = LabelPair::default();
-    l.set_name("strategy".to_string());
-    l.set_value(strategy.as_str().to_string());
-    vec![l]
+    l.set_name(name.to_string());
+    l.set_value(value.to_string());
+    l
+}
+
+fn label(strategy: Strategy) -> Vec<LabelPair> {
+    vec![pair("strategy", strategy.as_str())]
+}
+
+/// Per-class families: one series per class in use (at most `max_classes` + the
+/// overflow class, so the label set stays bounded whatever names callers pass).
+fn class_families(stats: &RouterStats) -> Vec<MetricFamily> {
+    let classes = &stats.classes;
+    let by_class = |c: &crate::router::ClassStats| vec![pair("class", &c.name)];
+    type Count = fn(&crate::router::ClassStats) -> u64;
+    let counters: [(&str, &str, Count); 6] = [
+        (
+            "helix_class_completed_total",
+            "Jobs completed, by work class.",
+            |c| c.completed,
+        ),
+        (
+            "helix_class_dropped_total",
+            "Jobs shed, by work class.",
+            |c| c.dropped,
+        ),
+        (
+            "helix_class_failed_total",
+            "Jobs that panicked, by work class.",
+            |c| c.failed,
+        ),
+        (
+            "helix_class_late_total",
+            "Jobs completed over budget, by work class.",
+            |c| c.late,
+        ),
+        (
+            "helix_class_cancelled_total",
+            "Jobs cancelled before they started (caller went away), by work class.",
+            |c| c.cancelled,
+        ),
+        (
+            "helix_class_cost_samples_total",
+            "Measured runs the learned cost is built from, by work class.",
+            |c| c.samples,
+        ),
+    ];
+    let mut fams: Vec<MetricFamily> = counters
+        .into_iter()
+        .map(|(name, help, pick)| {
+            let ms = classes
+                .iter()
+                .map(|c| counter(pick(c) as f64, by_class(c)))
+                .collect();
+            family(name, help, MetricType::COUNTER, ms)
+        })
+        .collect();
+    fams.push(family(
+        "helix_class_routed_total",
+        "Jobs routed, by work class and strategy.",
+        MetricType::COUNTER,
+        classes
+            .iter()
+            .flat_map(|c| {
+                c.routed.iter().map(move |r| {
+                    counter(
+                        r.routed as f64,
+                        vec![
+                            pair("class", &c.name),
+                            pair("strategy", r.strategy.as_str()),
+                        ],
+                    )
+                })
+            })
+            .collect(),
+    ));
+    type Value = fn(&crate::router::ClassStats) -> Option<f64>;
+    let gauges: [(&str, &str, Value); 6] = [
+        (
+            "helix_class_learned_cost_seconds",
+            "Typical run time learned from what ran, by work class.",
+            |c| c.learned_cost_ns.map(|n| n as f64 / 1e9),
+        ),
+        (
+            "helix_class_cost_p90_seconds",
+            "About the 90th percentile run time, what admission plans with, by work class.",
+            |c| c.cost_p90_ns.map(|n| n as f64 / 1e9),
+        ),
+        (
+            "helix_class_hint_ratio",
+            "Caller's cost hint divided by the learned cost, by work class.",
+            |c| c.hint_ratio,
+        ),
+        (
+            "helix_class_hint_mismatch",
+            "1 when the hint is off from the learned cost by more than 3x, by work class.",
+            |c| Some(if c.mismatch { 1.0 } else { 0.0 }),
+        ),
+        (
+            "helix_class_latency_p50_seconds",
+            "Median end-to-end latency of the last 512 completed jobs, by work class.",
+            |c| c.p50_us.map(|u| u / 1e6),
+        ),
+        (
+            "helix_class_latency_p99_seconds",
+            "99th percentile end-to-end latency of the last 512 completed jobs, by work class.",
+            |c| c.p99_us.map(|u| u / 1e6),
+        ),
+    ];
+    for (name, help, pick) in gauges {
+        let ms = classes
+            .iter()
+            .filter_map(|c| pick(c).map(|v| gauge(v, by_class(c))))
+            .collect();
+        fams.push(family(name, help, MetricType::GAUGE, ms));
+    }
+    fams.push(family(
+        "helix_class_overflow_total",
+        "Class-name lookups beyond max_classes, which share the overflow class.",
+        MetricType::COUNTER,
+        vec![counter(stats.class_overflow as f64, vec![])],
+    ));
+    fams
 }
 
 fn counter(v: f64, labels: Vec<LabelPair>) -> Metric {
@@ -96,6 +216,12 @@ pub(crate) fn render(
             "Jobs that panicked.",
             MetricType::COUNTER,
             vec![counter(stats.failed as f64, vec![])],
+        ),
+        family(
+            "helix_cancelled_total",
+            "Jobs whose caller went away before they started; they never ran.",
+            MetricType::COUNTER,
+            vec![counter(stats.cancelled as f64, vec![])],
         ),
         family(
             "helix_late_total",
@@ -238,6 +364,12 @@ pub(crate) fn render(
             vec![gauge(v, vec![])],
         ));
     }
+    // A family with no series (no class in use yet) is not valid exposition.
+    fams.extend(
+        class_families(stats)
+            .into_iter()
+            .filter(|f| !f.get_metric().is_empty()),
+    );
     fams.push(family(
         "helix_neural_samples_total",
         "Outcomes the neural router has learned from.",
