@@ -6,18 +6,32 @@ use serde::{Deserialize, Serialize};
 use crate::types::{JobKind, Strategy};
 
 use super::model::{
-    ActiveFeatures, KIND_SLOTS, Weights, adaptive_lms_step, best_allowed, choose_with,
-    initial_weights, lms_step,
+    ActiveFeatures, CUSTOM_SLOT, FIRST_USER_SLOT, KIND_SLOTS, Weights, adaptive_lms_step,
+    best_allowed, choose_with, initial_weights, lms_step, slot_feature, slot_of,
 };
 use super::{
     Choice, Context, N_FEATURES, NeuralConfig, Outcome, Policy, StrategyMask, feature_names, reward,
 };
 
-/// Kind labels of the per-kind statistics, in slot order.
+/// Labels of the per-class-slot statistics, in slot order: the built-in kinds, the
+/// twelve hashed user-class slots (`classes#3` holds every class [`super::class_slot`]
+/// maps to 3), and unclassified work.
 pub(super) const KIND_NAMES: [&str; KIND_SLOTS] = [
     JobKind::HashMix.as_str(),
     JobKind::PrimeCount.as_str(),
     JobKind::MonteCarloRisk.as_str(),
+    "classes#3",
+    "classes#4",
+    "classes#5",
+    "classes#6",
+    "classes#7",
+    "classes#8",
+    "classes#9",
+    "classes#10",
+    "classes#11",
+    "classes#12",
+    "classes#13",
+    "classes#14",
     "custom",
 ];
 
@@ -217,7 +231,7 @@ impl NeuralRouter {
         self.epsilon = (self.epsilon * self.cfg.epsilon_decay).max(self.cfg.epsilon_min);
         self.samples += 1;
         self.avg_reward += (r - self.avg_reward) / self.samples as f64;
-        let slot = ctx.kind.map_or(KIND_SLOTS - 1, |k| k.index());
+        let slot = slot_of(ctx);
         self.kinds[slot].record(strategy, r);
         r
     }
@@ -307,6 +321,14 @@ impl NeuralRouter {
             .zip(&picks)
             .filter(|(x, pick)| best_allowed(&x.predict(&w), StrategyMask::ALL) == Some(**pick))
             .count();
+        // User-class slots start where unclassified work did (the heuristic does not
+        // look at the class), then each converges on its own outcomes.
+        for row in &mut w {
+            let custom = row[slot_feature(CUSTOM_SLOT)];
+            for slot in FIRST_USER_SLOT..CUSTOM_SLOT {
+                row[slot_feature(slot)] = custom;
+            }
+        }
         self.weights = w;
         self.visits = [[WARM_START_VISITS; N_FEATURES]; Strategy::COUNT];
         agree as f64 / grid.len().max(1) as f64
@@ -368,7 +390,7 @@ fn warm_start_grid() -> Vec<Context> {
         (0.8, 0.85),
         (0.95, 0.95),
     ];
-    let mut grid = Vec::with_capacity(KIND_SLOTS * 20 * 8 * 4 * 5);
+    let mut grid = Vec::with_capacity(4 * 20 * 8 * 4 * 5);
     let kinds = [
         Some(JobKind::HashMix),
         Some(JobKind::PrimeCount),
@@ -382,6 +404,7 @@ fn warm_start_grid() -> Vec<Context> {
                     for (pressure, queue_fill) in LOAD {
                         grid.push(Context {
                             kind,
+                            class_slot: None,
                             compute_cost,
                             scaling_potential,
                             latency_budget_ms,
@@ -406,6 +429,7 @@ mod tests {
     fn ctx(kind: Option<JobKind>, cost: u64, budget: u64) -> Context {
         Context {
             kind,
+            class_slot: None,
             compute_cost: cost,
             scaling_potential: 0.3,
             latency_budget_ms: budget,
@@ -469,7 +493,7 @@ mod tests {
             nr.record_outcome(&c, Strategy::Batch, Outcome::Dropped);
         }
         let snap = nr.snapshot();
-        assert_eq!(snap.per_kind.len(), 4);
+        assert_eq!(snap.per_kind.len(), KIND_SLOTS);
         let mc = &snap.per_kind[2];
         assert_eq!(mc.kind, "monte_carlo_risk");
         assert_eq!(mc.samples, 60);
@@ -524,6 +548,7 @@ mod tests {
         )
             .prop_map(|(k, cost, sp, budget, p, q)| Context {
                 kind: JobKind::ALL.get(k).copied(),
+                class_slot: None,
                 compute_cost: cost >> (cost % 64),
                 scaling_potential: sp,
                 latency_budget_ms: budget >> (budget % 64),
@@ -599,4 +624,46 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn user_classes_converge_each_on_its_own() {
+        // Two user classes whose names hash to different slots, in the same context:
+        // the pool suits one, batching the other. Each slot learns its own answer.
+        let a = crate::neural_router::class_slot("thumbnail");
+        let b = ["resize", "hash", "render", "compress", "parse"]
+            .into_iter()
+            .map(crate::neural_router::class_slot)
+            .find(|&s| s != a)
+            .expect("a second slot");
+        let ctx = |slot| Context {
+            kind: None,
+            class_slot: Some(slot),
+            compute_cost: 500_000,
+            scaling_potential: 0.9,
+            latency_budget_ms: 100,
+            pressure: 0.1,
+            queue_fill: 0.1,
+        };
+        let mut nr = NeuralRouter::new(NeuralConfig::default(), 11);
+        nr.warm_start_from_heuristics(|_| Strategy::CpuPool);
+        let good = Outcome::Completed {
+            latency_ns: 2_000_000,
+        };
+        for _ in 0..400 {
+            nr.record_outcome(&ctx(a), Strategy::CpuPool, good);
+            nr.record_outcome(&ctx(a), Strategy::Batch, Outcome::Dropped);
+            nr.record_outcome(&ctx(b), Strategy::CpuPool, Outcome::Dropped);
+            nr.record_outcome(&ctx(b), Strategy::Batch, good);
+        }
+        let allowed = StrategyMask::NONE
+            .with(Strategy::CpuPool)
+            .with(Strategy::Batch);
+        let p = nr.policy();
+        assert_eq!(p.best(&ctx(a), allowed), Some(Strategy::CpuPool));
+        assert_eq!(p.best(&ctx(b), allowed), Some(Strategy::Batch));
+        let snap = nr.snapshot();
+        assert_eq!(snap.per_kind[usize::from(a)].samples, 800);
+        assert_eq!(snap.per_kind[usize::from(b)].samples, 800);
+    }
+
 }

@@ -108,6 +108,7 @@ fn evaluate(policy: &Policy, seed: u64) -> Vec<KindEval> {
         for _ in 0..EVAL_PER_KIND {
             let ctx = Context {
                 kind,
+                class_slot: None,
                 ..sample_context(&mut env)
             };
             let exp = expected_rewards(&ctx);
@@ -333,6 +334,7 @@ fn learned_policy_fixes_the_heuristic_on_known_traps() {
     let r = runs();
     let base = Context {
         kind: Some(JobKind::PrimeCount),
+        class_slot: None,
         compute_cost: 200_000,
         scaling_potential: 0.9,
         latency_budget_ms: 5,
@@ -354,6 +356,7 @@ fn learned_policy_fixes_the_heuristic_on_known_traps() {
         // Tiny job behind the shed gate: inline finishes it in microseconds.
         Context {
             kind: Some(JobKind::HashMix),
+            class_slot: None,
             compute_cost: 2_000,
             scaling_potential: 0.1,
             latency_budget_ms: 20,

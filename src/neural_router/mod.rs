@@ -45,6 +45,7 @@
 //! let mut nr = NeuralRouter::new(NeuralConfig::default(), 7);
 //! let ctx = Context {
 //!     kind: Some(JobKind::HashMix),
+//!     class_slot: None,
 //!     compute_cost: 2_000,
 //!     scaling_potential: 0.1,
 //!     latency_budget_ms: 5,
@@ -182,12 +183,40 @@ impl NeuralConfig {
     }
 }
 
+/// The learner's slot for the work class `name`: the built-in kinds have their own
+/// (0..3); any other name is hashed (FNV-1a, stable across runs and restarts, so saved
+/// weights keep meaning) into one of the twelve user slots 3..15. Slot 15 is
+/// unclassified work. A bounded block: class names cannot grow the model.
+///
+/// # Examples
+///
+/// ```
+/// use helixrouter::neural_router::class_slot;
+/// assert_eq!(class_slot("prime_count"), 1);
+/// let s = class_slot("thumbnail");
+/// assert!((3..15).contains(&s));
+/// assert_eq!(class_slot("thumbnail"), s);
+/// ```
+pub fn class_slot(name: &str) -> u8 {
+    if let Some(k) = JobKind::ALL.iter().find(|k| k.as_str() == name) {
+        return k.index() as u8;
+    }
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    3 + (hash % 12) as u8
+}
+
 /// What the learner sees about one routing decision. `Copy`, so deciding never
 /// allocates.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Context {
     /// The built-in kind, or `None` for a user closure (`Router::run`).
     pub kind: Option<JobKind>,
+    /// The work class's slot in the learner's class block ([`class_slot`]), so each
+    /// class converges on its own; `None` uses `kind` (a built-in kind's slot, or the
+    /// slot of unclassified work).
+    pub class_slot: Option<u8>,
     /// The caller's estimate of CPU time, in nanoseconds.
     pub compute_cost: u64,
     /// Batch amortisation potential in `[0, 1]` (out-of-range values are clamped).

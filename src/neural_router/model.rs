@@ -31,14 +31,36 @@ const OFF_BUDGET_QUEUE: usize = OFF_RATIO_SCALING + 2 * RATIO_BINS;
 const OFF_COST_SCALING: usize = OFF_BUDGET_QUEUE + 2 * BUDGET_BINS;
 /// Queue-fill tents × {not batchable, batchable}.
 const OFF_QUEUE_SCALING: usize = OFF_COST_SCALING + 2 * COST_BINS;
-/// Kind one-hot: hash_mix, prime_count, monte_carlo_risk, custom.
+/// Class one-hot: hash_mix, prime_count, monte_carlo_risk, twelve hashed user-class
+/// slots, unclassified.
 const OFF_KIND: usize = OFF_QUEUE_SCALING + 2 * QUEUE_KNOTS.len();
 
 /// Length of the feature vector returned by [`features`].
 pub const N_FEATURES: usize = OFF_KIND + KIND_SLOTS;
+/// Slot of unclassified work (user closures with no class).
+pub(super) const CUSTOM_SLOT: usize = KIND_SLOTS - 1;
+/// First of the hashed user-class slots (see [`super::class_slot`]).
+pub(super) const FIRST_USER_SLOT: usize = 3;
 
-/// Kind slots: the three built-in kinds and "custom" (user closures).
-pub(super) const KIND_SLOTS: usize = 4;
+/// The class slot a context's outcome is learned in.
+#[inline]
+pub(super) fn slot_of(ctx: &Context) -> usize {
+    match (ctx.class_slot, ctx.kind) {
+        (Some(s), _) => usize::from(s).min(CUSTOM_SLOT),
+        (None, Some(k)) => k.index(),
+        (None, None) => CUSTOM_SLOT,
+    }
+}
+
+/// The feature index of a class slot (for the warm start, which gives user-class slots
+/// the unclassified slot's weights).
+pub(super) const fn slot_feature(slot: usize) -> usize {
+    OFF_KIND + slot
+}
+
+/// Class slots: the three built-in kinds, twelve hashed user-class slots, and
+/// "custom" (unclassified user closures).
+pub(super) const KIND_SLOTS: usize = 16;
 /// Value of the bias and of the kind indicator. They are active for every context
 /// (of a kind), so a small value keeps their share of each update small: one
 /// outcome mostly moves the weights local to its context instead of the arm's
@@ -127,7 +149,7 @@ impl ActiveFeatures {
         // Two-knot tents (0 and 1): the value itself weights the upper knot.
         let pressure = (0, unit(ctx.pressure));
         let scaling = (0, unit(f64::from(ctx.scaling_potential)));
-        let kind = ctx.kind.map_or(KIND_SLOTS - 1, |k| k.index());
+        let kind = slot_of(ctx);
 
         let mut f = ActiveFeatures {
             idx: [0; ACTIVE],
@@ -208,6 +230,7 @@ impl ActiveFeatures {
 /// use helixrouter::neural_router::{features, Context, N_FEATURES};
 /// let ctx = Context {
 ///     kind: None,
+///     class_slot: None,
 ///     compute_cost: 50_000,
 ///     scaling_potential: 0.5,
 ///     latency_budget_ms: 20,
@@ -420,6 +443,7 @@ impl Policy {
     /// let policy = NeuralRouter::new(NeuralConfig::default(), 1).policy();
     /// let ctx = Context {
     ///     kind: None,
+    ///     class_slot: None,
     ///     compute_cost: 1_000,
     ///     scaling_potential: 0.0,
     ///     latency_budget_ms: 1,
@@ -455,6 +479,7 @@ mod tests {
     fn ctx(cost: u64, budget_ms: u64) -> Context {
         Context {
             kind: Some(JobKind::PrimeCount),
+            class_slot: None,
             compute_cost: cost,
             scaling_potential: 0.4,
             latency_budget_ms: budget_ms,

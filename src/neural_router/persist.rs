@@ -13,7 +13,7 @@ use super::model::{KIND_SLOTS, Weights};
 use super::{N_FEATURES, NeuralConfig, NeuralRouter, feature_names};
 
 /// The `format_version` this build writes and accepts.
-pub const WEIGHTS_FORMAT_VERSION: u64 = 1;
+pub const WEIGHTS_FORMAT_VERSION: u64 = 2;
 
 /// Why weights could not be saved or loaded.
 #[derive(Debug, thiserror::Error)]
@@ -61,7 +61,8 @@ pub enum WeightsError {
     },
 }
 
-/// The file layout, version 1.
+/// The file layout, version 2 (16 class slots; version 1 files, with 4 kind slots, are
+/// refused as `Version` and the binary falls back to a warm start).
 #[derive(Debug, Serialize, Deserialize)]
 struct WeightsFile {
     format_version: u64,
@@ -366,6 +367,7 @@ mod tests {
         for i in 0..500u64 {
             let ctx = Context {
                 kind: JobKind::ALL.get((i % 4) as usize).copied(),
+                class_slot: None,
                 compute_cost: 1_000 + i * 997,
                 scaling_potential: (i % 10) as f32 / 10.0,
                 latency_budget_ms: 1 + i % 50,
@@ -436,6 +438,7 @@ mod tests {
         assert_same(&back, &nr);
         let ctx = Context {
             kind: None,
+            class_slot: None,
             compute_cost: 70_000,
             scaling_potential: 0.2,
             latency_budget_ms: 4,
@@ -449,7 +452,7 @@ mod tests {
         let entries: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(entries.len(), 1);
         let text = fs::read_to_string(&path).unwrap();
-        assert!(text.contains("\"format_version\": 1"));
+        assert!(text.contains(&format!("\"format_version\": {WEIGHTS_FORMAT_VERSION}")));
         assert!(text.contains(&format!("\"n_features\": {N_FEATURES}")));
         assert!(text.contains("\"n_strategies\": 5"));
     }
@@ -505,7 +508,7 @@ mod tests {
             Err(WeightsError::Parse(_))
         ));
         assert!(matches!(
-            NeuralRouter::from_json("{\"format_version\": 1}", cfg),
+            NeuralRouter::from_json("{\"format_version\": 2}", cfg),
             Err(WeightsError::Parse(_))
         ));
         let wrong_type = edit(&json, |v| v["weights"][0][0] = "x".into());
@@ -524,22 +527,32 @@ mod tests {
     #[test]
     fn other_version_is_a_version_error() {
         let json = trained().to_json().unwrap();
-        let v2 = edit(&json, |v| {
-            v["format_version"] = 2.into();
+        let v3 = edit(&json, |v| {
+            v["format_version"] = 3.into();
             v["weights"] = serde_json::Value::Null;
         });
-        let err = NeuralRouter::from_json(&v2, NeuralConfig::default()).unwrap_err();
+        let err = NeuralRouter::from_json(&v3, NeuralConfig::default()).unwrap_err();
         assert!(
             matches!(
                 err,
                 WeightsError::Version {
-                    found: 2,
-                    expected: 1
+                    found: 3,
+                    expected: 2
                 }
             ),
             "{err:?}"
         );
-        assert_eq!(err.to_string(), "weights format_version is 2, expected 1");
+        assert_eq!(err.to_string(), "weights format_version is 3, expected 2");
+        // A file of the previous layout (4 kind slots, before work classes) is a
+        // version error too, which the binary reports and answers with a warm start.
+        let v1 = edit(&json, |v| v["format_version"] = 1.into());
+        assert!(matches!(
+            NeuralRouter::from_json(&v1, NeuralConfig::default()),
+            Err(WeightsError::Version {
+                found: 1,
+                expected: 2
+            })
+        ));
     }
 
     #[test]

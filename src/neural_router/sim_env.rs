@@ -100,6 +100,7 @@ pub(super) fn sample_context(rng: &mut SmallRng) -> Context {
     let pressure = (0.6 * queue_fill + 0.4 * rng.random_range(0.0..1.0)).clamp(0.0, 1.0);
     Context {
         kind,
+        class_slot: None,
         compute_cost,
         scaling_potential: rng.random_range(0.0..1.0),
         latency_budget_ms,

@@ -32,6 +32,8 @@ const CACHE_SLOTS: usize = 1_024;
 #[derive(Debug)]
 pub(crate) struct ClassEntry {
     pub(crate) name: &'static str,
+    /// The learner's class slot for this name (`neural_router::class_slot`).
+    pub(crate) slot: u8,
     /// Packed [`CostState`]; updated by `record_run` with one compare-and-swap.
     cost: AtomicU64,
     /// Runs folded into `cost`.
@@ -53,6 +55,7 @@ impl ClassEntry {
     fn new(name: &'static str) -> Self {
         Self {
             name,
+            slot: crate::neural_router::class_slot(name),
             cost: AtomicU64::new(CostState::EMPTY.0),
             samples: AtomicU64::new(0),
             last_hint: AtomicU64::new(0),

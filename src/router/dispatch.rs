@@ -213,13 +213,13 @@ impl Router {
         let mut hint = hint;
         let cfg = inner.effective.load();
         // The class's learned cost replaces (or blends with) the caller's guess.
-        let (class, admit_ns, unknown) = match hint.class {
-            None => (None, hint.compute_cost, false),
+        let (class, entry, admit_ns, unknown) = match hint.class {
+            None => (None, None, hint.compute_cost, false),
             Some(name) => {
                 let (id, entry) = inner.classes.resolve(name);
                 let est = entry.estimate(hint.compute_cost, cfg.enable_cost_learning);
                 hint.compute_cost = est.policy_ns;
-                (Some(id), est.admit_ns, est.unknown)
+                (Some(id), Some(entry), est.admit_ns, est.unknown)
             }
         };
         let timing = Timing {
@@ -234,7 +234,7 @@ impl Router {
             inner.record_drop(Strategy::Drop, &timing, None);
             return Err(Rejected::ShuttingDown);
         }
-        let route = inner.route(&hint, &cfg, unknown);
+        let route = inner.route(&hint, &cfg, entry, unknown);
         // Counted before the job can end, so `submitted` never trails an end counter.
         inner.count_routed(route.strategy, &timing);
         let plan = Plan {

@@ -4,6 +4,7 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 
+use super::classes::ClassEntry;
 use super::hint::WorkHint;
 use super::{Inner, learning};
 use crate::config::RouterConfig;
@@ -35,7 +36,13 @@ impl Inner {
     /// `unknown` work (a class never measured, no hint) takes the CPU pool: never
     /// inline, where it could stall the executor, and never shed for want of an estimate.
     #[inline]
-    pub(crate) fn route(&self, hint: &WorkHint, cfg: &RouterConfig, unknown: bool) -> Route {
+    pub(crate) fn route(
+        &self,
+        hint: &WorkHint,
+        cfg: &RouterConfig,
+        class: Option<&ClassEntry>,
+        unknown: bool,
+    ) -> Route {
         let busy = self.pool.busy();
         let profile = hint.profile();
         let mut strategy = choose_for_profile(cfg, profile, busy);
@@ -56,7 +63,7 @@ impl Inner {
             && !matches!(strategy, Strategy::Drop | Strategy::Inline)
             && self.learning.ready.load(Relaxed)
         {
-            let c = self.context(hint, cfg);
+            let c = self.context(hint, cfg, class);
             let mask = learning::safe_mask(cfg, profile, spawn_backlog_ok());
             if let Some(choice) =
                 self.learning
@@ -82,7 +89,7 @@ impl Inner {
         let sample = if cfg.enable_neural
             && (strategy != Strategy::Inline || source == DecisionSource::Neural)
         {
-            Some(ctx.unwrap_or_else(|| self.context(hint, cfg)))
+            Some(ctx.unwrap_or_else(|| self.context(hint, cfg, class)))
         } else {
             None
         };
@@ -96,9 +103,10 @@ impl Inner {
 
     /// The learner's view of this work and this moment.
     #[inline]
-    fn context(&self, hint: &WorkHint, cfg: &RouterConfig) -> Context {
+    fn context(&self, hint: &WorkHint, cfg: &RouterConfig, class: Option<&ClassEntry>) -> Context {
         Context {
             kind: hint.kind,
+            class_slot: class.map(|c| c.slot),
             compute_cost: hint.compute_cost,
             scaling_potential: hint.scaling_potential,
             latency_budget_ms: hint.latency_budget_ms,
