@@ -92,6 +92,26 @@ fn submit_inline(c: &mut Criterion) {
             })
         })
     });
+    // The same with a named class: class lookup, learned-cost read, run-time
+    // measurement and the class's counters (what a user naming classes pays).
+    g.bench_function("run_closure_inline_class", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let t = Instant::now();
+                for i in 0..iters {
+                    black_box(
+                        router
+                            .run(WorkHint::new(i, 100).class("bench_tiny"), move || {
+                                black_box(i).wrapping_mul(3)
+                            })
+                            .await
+                            .ok(),
+                    );
+                }
+                t.elapsed()
+            })
+        })
+    });
     g.finish();
 }
 

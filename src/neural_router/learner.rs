@@ -665,5 +665,4 @@ mod tests {
         assert_eq!(snap.per_kind[usize::from(a)].samples, 800);
         assert_eq!(snap.per_kind[usize::from(b)].samples, 800);
     }
-
 }

@@ -156,10 +156,10 @@ impl NeuralRouter {
     /// let json = nr.to_json()?;
     /// let back = NeuralRouter::from_json(&json, NeuralConfig::default())?;
     /// assert_eq!(back.samples(), nr.samples());
-    /// let old = json.replace("\"format_version\": 1", "\"format_version\": 0");
+    /// let old = json.replace("\"format_version\": 2", "\"format_version\": 1");
     /// assert!(matches!(
     ///     NeuralRouter::from_json(&old, NeuralConfig::default()),
-    ///     Err(WeightsError::Version { found: 0, expected: 1 })
+    ///     Err(WeightsError::Version { found: 1, expected: 2 })
     /// ));
     /// # Ok::<(), WeightsError>(())
     /// ```
