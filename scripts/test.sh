@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check HelixRouter's CI runs, installing what is missing first:
 # promtool (Debian's prometheus package), Chromium, Node.js/npm (for the browser
-# test's playwright-core driver; no browser download) and cargo-fuzz. Only the Rust
+# test's playwright-core driver; no browser download), nats-server (the remote-worker
+# tests start their own on a free loopback port) and cargo-fuzz. Only the Rust
 # toolchain is assumed. Usage: scripts/test.sh   (from anywhere inside the repository)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,13 +12,14 @@ command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+command -v nats-server >/dev/null 2>&1 || need_apt+=(nats-server)
 if ((${#need_apt[@]})); then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   echo "==> installing ${need_apt[*]} (apt)"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
-echo "==> tools: $(promtool --version 2>&1 | head -1); $(chromium --version 2>/dev/null); node $(node --version)"
+echo "==> tools: $(promtool --version 2>&1 | head -1); $(chromium --version 2>/dev/null); node $(node --version); nats-server $(nats-server --version 2>&1)"
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check

@@ -42,6 +42,8 @@ pub mod config;
 pub mod metrics;
 pub mod neural_router;
 pub mod policy;
+#[cfg(feature = "remote")]
+pub mod remote;
 pub mod router;
 pub mod simulator;
 pub mod strategies;

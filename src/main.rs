@@ -7,11 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
+use helixrouter::WorkHint;
 use helixrouter::config::RouterConfig;
 use helixrouter::neural_router::NeuralRouter;
+use helixrouter::remote::{DemoJob, NatsAuth, RemoteConfig, RemoteTask, Worker, WorkerConfig};
 use helixrouter::router::{Router, neural_config, reload, warm_learner};
 use helixrouter::simulator::{Simulator, SimulatorConfig};
-use helixrouter::types::Strategy;
+use helixrouter::types::{Job, Strategy};
 use helixrouter::web::{self, AppState, MutationPolicy};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
@@ -65,6 +67,61 @@ struct Cli {
     #[arg(long, env = "HELIX_WRITE_STALL_SECS", default_value_t = web::WRITE_STALL_TIMEOUT.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..))]
     write_stall_secs: u64,
+    /// NATS server of remote workers; when set, the simulator's heavy jobs may be
+    /// offloaded to `helixrouter worker` processes.
+    #[arg(long, env = "HELIX_NATS_URL")]
+    nats: Option<String>,
+    /// NATS credentials file (`.creds`), for `--nats` and `worker --nats`.
+    #[arg(long, env = "HELIX_NATS_CREDS", global = true)]
+    nats_creds: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Run a remote worker serving the built-in demo kinds over NATS JetStream.
+    Worker {
+        /// NATS server URL.
+        #[arg(long, env = "HELIX_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+        nats: String,
+        /// Tasks run at once (default: the cores available).
+        #[arg(long, env = "HELIX_WORKER_PARALLELISM", value_parser = clap::value_parser!(u64).range(1..=4096))]
+        parallelism: Option<u64>,
+        /// Seconds JetStream waits for a job's ack before redelivering it (set when the
+        /// shared consumer is first created).
+        #[arg(long, env = "HELIX_WORKER_ACK_WAIT_SECS", default_value_t = 10,
+              value_parser = clap::value_parser!(u64).range(1..=3600))]
+        ack_wait_secs: u64,
+    },
+}
+
+fn nats_auth(creds: &Option<PathBuf>) -> NatsAuth {
+    creds.clone().map_or(NatsAuth::None, NatsAuth::CredsFile)
+}
+
+/// `helixrouter worker`: serves the demo kinds until SIGINT/SIGTERM.
+async fn run_worker(
+    nats: String,
+    parallelism: Option<u64>,
+    ack_wait_secs: u64,
+    creds: &Option<PathBuf>,
+) -> Result<(), String> {
+    let mut cfg = WorkerConfig::nats(nats).auth(nats_auth(creds));
+    cfg.ack_wait = Duration::from_secs(ack_wait_secs);
+    if let Some(p) = parallelism {
+        cfg.parallelism = usize::try_from(p).map_err(|e| e.to_string())?;
+    }
+    let worker = Worker::builder(cfg)
+        .register::<DemoJob>()
+        .build()
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("HelixRouter worker serving {}", DemoJob::NAME);
+    worker
+        .run_until(web::shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
 }
 
 #[tokio::main]
@@ -85,6 +142,14 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
+    if let Some(Command::Worker {
+        nats,
+        parallelism,
+        ack_wait_secs,
+    }) = cli.command
+    {
+        return run_worker(nats, parallelism, ack_wait_secs, &cli.nats_creds).await;
+    }
     let mut cfg = RouterConfig::default();
     if let Some(path) = &cli.config_path {
         match std::fs::read_to_string(path) {
@@ -102,7 +167,14 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
     }
     let learner = load_learner(&cli.weights_path, &cfg);
-    let router = Router::with_learner(cfg, learner).map_err(|e| e.to_string())?;
+    let mut builder = Router::builder(cfg).learner(learner);
+    if let Some(url) = &cli.nats {
+        builder = builder
+            .remote(RemoteConfig::nats(url.clone()).auth(nats_auth(&cli.nats_creds)))
+            .register::<DemoJob>();
+    }
+    let router = builder.build().await.map_err(|e| e.to_string())?;
+    let offload = cli.nats.is_some();
 
     let listener = TcpListener::bind(cli.addr)
         .await
@@ -124,7 +196,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     println!("HelixRouter listening on http://{local}/");
 
     if cli.sim_jobs > 0 {
-        warm_up(&router, cli.sim_jobs, cli.sim_seed).await;
+        warm_up(&router, cli.sim_jobs, cli.sim_seed, offload).await;
     }
     let live_rate = cli
         .live_rate
@@ -134,6 +206,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             router.clone(),
             live_rate,
             cli.sim_seed.wrapping_add(1),
+            offload,
         ));
     }
     tokio::spawn(ticks(
@@ -183,7 +256,18 @@ fn load_learner(path: &std::path::Path, cfg: &RouterConfig) -> NeuralRouter {
     }
 }
 
-async fn warm_up(router: &Router, jobs: usize, seed: u64) {
+/// Runs a simulated job: through `run_task` (so it may go to a remote worker) when
+/// offloading, else through `submit`.
+async fn run_job(router: &Router, job: Job, offload: bool) {
+    if offload {
+        let hint = WorkHint::from(&job);
+        let _ = router.run_task(hint, DemoJob(job)).await;
+    } else {
+        let _ = router.submit(job).await;
+    }
+}
+
+async fn warm_up(router: &Router, jobs: usize, seed: u64, offload: bool) {
     let sim = Simulator::new(SimulatorConfig {
         seed,
         total_jobs: jobs,
@@ -194,7 +278,7 @@ async fn warm_up(router: &Router, jobs: usize, seed: u64) {
         .into_iter()
         .map(|job| {
             let r = router.clone();
-            tokio::spawn(async move { r.submit(job).await })
+            tokio::spawn(async move { run_job(&r, job, offload).await })
         })
         .collect();
     for h in handles {
@@ -226,7 +310,7 @@ async fn warm_up(router: &Router, jobs: usize, seed: u64) {
 }
 
 /// Keeps `rate` simulated jobs per second flowing, with at most 1024 outstanding.
-async fn live_load(router: Router, rate: u32, seed: u64) {
+async fn live_load(router: Router, rate: u32, seed: u64, offload: bool) {
     let permits = Arc::new(tokio::sync::Semaphore::new(1_024));
     let mut round = 0u64;
     let mut tick = tokio::time::interval(Duration::from_millis(100));
@@ -249,7 +333,7 @@ async fn live_load(router: Router, rate: u32, seed: u64) {
             job.id += round * 1_000_000;
             let r = router.clone();
             tokio::spawn(async move {
-                let _ = r.submit(job).await;
+                run_job(&r, job, offload).await;
                 drop(permit);
             });
         }

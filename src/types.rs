@@ -69,22 +69,26 @@ pub enum Strategy {
     Batch,
     /// Shed: nothing runs.
     Drop,
+    /// Sent to a remote worker over NATS JetStream (feature `remote`; only for
+    /// registered `RemoteTask`s).
+    Remote,
 }
 
 impl Strategy {
     /// Every strategy, in index order.
-    pub const ALL: [Strategy; 5] = [
+    pub const ALL: [Strategy; 6] = [
         Strategy::Inline,
         Strategy::Spawn,
         Strategy::CpuPool,
         Strategy::Batch,
         Strategy::Drop,
+        Strategy::Remote,
     ];
 
     /// Number of strategies.
-    pub const COUNT: usize = 5;
+    pub const COUNT: usize = 6;
 
-    /// Dense index (0..5) used by per-strategy tables.
+    /// Dense index (0..6) used by per-strategy tables.
     #[inline]
     pub const fn index(self) -> usize {
         match self {
@@ -93,6 +97,7 @@ impl Strategy {
             Strategy::CpuPool => 2,
             Strategy::Batch => 3,
             Strategy::Drop => 4,
+            Strategy::Remote => 5,
         }
     }
 
@@ -104,6 +109,7 @@ impl Strategy {
             2 => Some(Strategy::CpuPool),
             3 => Some(Strategy::Batch),
             4 => Some(Strategy::Drop),
+            5 => Some(Strategy::Remote),
             _ => None,
         }
     }
@@ -116,6 +122,7 @@ impl Strategy {
             Strategy::CpuPool => "cpu_pool",
             Strategy::Batch => "batch",
             Strategy::Drop => "drop",
+            Strategy::Remote => "remote",
         }
     }
 }

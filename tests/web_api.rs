@@ -58,7 +58,11 @@ async fn stats_is_json_that_conserves_jobs() {
     assert_eq!(s["submitted"], 12);
     assert_eq!(s["completed"], 12);
     let strategies = s["strategies"].as_array().expect("strategies");
-    assert_eq!(strategies.len(), 5);
+    assert_eq!(
+        strategies.len(),
+        6,
+        "inline, spawn, cpu_pool, batch, drop, remote"
+    );
     for name in ["inline", "spawn", "cpu_pool", "batch"] {
         let st = strategies
             .iter()

@@ -497,7 +497,7 @@ mod tests {
         let mc = &snap.per_kind[2];
         assert_eq!(mc.kind, "monte_carlo_risk");
         assert_eq!(mc.samples, 60);
-        assert_eq!(mc.per_strategy_samples, vec![0, 0, 50, 10, 0]);
+        assert_eq!(mc.per_strategy_samples, vec![0, 0, 50, 10, 0, 0]);
         assert!((mc.per_strategy_avg_reward[3] + 0.5).abs() < 1e-12);
         assert_eq!(mc.preferred, Strategy::CpuPool);
         assert_eq!(snap.per_kind[0].samples, 0);

@@ -310,9 +310,10 @@ pub fn reward(outcome: Outcome, latency_budget_ms: u64) -> f64 {
 pub struct StrategyMask(u8);
 
 impl StrategyMask {
-    /// Every strategy.
+    /// Every strategy the learner chooses among: all but [`Strategy::Remote`], which
+    /// `Router::run_task` decides and the learner never does.
     pub const ALL: StrategyMask = StrategyMask(0b1_1111);
-    /// Every strategy except [`Strategy::Drop`].
+    /// Every local strategy except [`Strategy::Drop`].
     pub const ALL_BUT_DROP: StrategyMask = StrategyMask(0b0_1111);
     /// No strategy.
     pub const NONE: StrategyMask = StrategyMask(0);
@@ -421,7 +422,10 @@ mod tests {
     fn mask_operations() {
         assert!(StrategyMask::NONE.is_empty());
         assert!(!StrategyMask::ALL.is_empty());
-        for s in Strategy::ALL {
+        // The learner chooses among the local strategies; remote is decided by
+        // `Router::run_task`, never learned.
+        assert!(!StrategyMask::ALL.contains(Strategy::Remote));
+        for s in Strategy::ALL.into_iter().filter(|&s| s != Strategy::Remote) {
             assert!(StrategyMask::ALL.contains(s));
             assert!(!StrategyMask::ALL.without(s).contains(s));
             assert!(StrategyMask::NONE.with(s).contains(s));

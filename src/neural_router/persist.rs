@@ -360,7 +360,7 @@ fn check_layout(file: &WeightsFile) -> Result<(), WeightsError> {
 mod tests {
     use super::*;
     use crate::neural_router::{Context, Outcome, StrategyMask};
-    use crate::types::JobKind;
+    use crate::types::{JobKind, Strategy};
 
     fn trained() -> NeuralRouter {
         let mut nr = NeuralRouter::new(NeuralConfig::default(), 11);
@@ -454,7 +454,7 @@ mod tests {
         let text = fs::read_to_string(&path).unwrap();
         assert!(text.contains(&format!("\"format_version\": {WEIGHTS_FORMAT_VERSION}")));
         assert!(text.contains(&format!("\"n_features\": {N_FEATURES}")));
-        assert!(text.contains("\"n_strategies\": 5"));
+        assert!(text.contains(&format!("\"n_strategies\": {}", Strategy::COUNT)));
     }
 
     #[test]

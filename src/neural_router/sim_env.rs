@@ -77,7 +77,8 @@ fn base_latency_ns(ctx: &Context, s: Strategy, c: f64) -> f64 {
         Strategy::Spawn => 5_000.0 + 100_000.0 * p + c * (1.0 + 4.0 * p) * (1.0 + c / 500_000.0),
         Strategy::CpuPool => 20_000.0 + q * 10e6 + c,
         Strategy::Batch => 10e6 * (1.0 - 0.4 * q) + c * (1.0 - 0.8 * scaling),
-        Strategy::Drop => 0.0,
+        // Never offered to the learner (its mask excludes remote).
+        Strategy::Drop | Strategy::Remote => 0.0,
     }
 }
 
@@ -85,7 +86,7 @@ fn base_latency_ns(ctx: &Context, s: Strategy, c: f64) -> f64 {
 fn reject_p(ctx: &Context, s: Strategy) -> f64 {
     match s {
         Strategy::CpuPool => (5.0 * (ctx.queue_fill - 0.9)).clamp(0.0, 0.5),
-        Strategy::Drop => 1.0,
+        Strategy::Drop | Strategy::Remote => 1.0,
         _ => 0.0,
     }
 }

@@ -80,7 +80,7 @@ fn cost_rank(s: Strategy) -> u8 {
         Strategy::Inline => 0,
         Strategy::Spawn => 1,
         Strategy::CpuPool | Strategy::Batch => 2,
-        Strategy::Drop => 3,
+        Strategy::Drop | Strategy::Remote => 3,
     }
 }
 

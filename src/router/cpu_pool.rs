@@ -137,6 +137,30 @@ impl CpuPool {
         super::lock(&self.inner.state)
     }
 
+    /// Estimated time from now until a new task of `est_ns` would finish if queued
+    /// behind everything queued now (the latest it could finish under EDF), at the
+    /// pool's observed speed. Takes the pool's lock: for decisions about heavy work only.
+    pub(crate) fn estimate_finish_ns(&self, est_ns: u64) -> u64 {
+        let st = self.lock();
+        let now = Instant::now();
+        let slowdown = st.slowdown;
+        let running_remaining_ns: u64 = st
+            .running
+            .iter()
+            .map(|&(_, start, est)| {
+                ((est as f64 * slowdown) as u64)
+                    .saturating_sub(now.duration_since(start).as_nanos() as u64)
+            })
+            .sum();
+        admission::estimate_ns(&QueuedWork {
+            running_remaining_ns,
+            ahead_ns: st.queue.iter().map(|q| q.est_ns).sum(),
+            own_ns: est_ns,
+            workers: st.target,
+            slowdown,
+        })
+    }
+
     /// Running + queued.
     #[inline]
     pub(crate) fn busy(&self) -> usize {

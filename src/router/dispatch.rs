@@ -264,7 +264,8 @@ impl Router {
                 };
                 self.batch_work(&hint, plan, limits, work).await
             }
-            Strategy::Drop => {
+            // `route` never picks `Remote` (`run_task` decides that before); total anyway.
+            Strategy::Drop | Strategy::Remote => {
                 inner.log_decision(&hint, Strategy::Drop, route.source, &timing, route.busy);
                 inner.record_drop(Strategy::Drop, &timing, None);
                 Err(Rejected::Overloaded {

@@ -41,6 +41,21 @@ pub enum Rejected {
         /// The work's latency budget.
         budget_ms: u64,
     },
+    /// Sent to a remote worker and no result came back within the budget (the worker
+    /// died and redelivery came too late, or the link was lost); the job ended as
+    /// dropped. A result arriving later is ignored.
+    #[error("no remote result within the budget of {budget_ms} ms")]
+    TimedOut {
+        /// The work's latency budget.
+        budget_ms: u64,
+    },
+    /// The remote worker could not run the task (it did not decode as the task, or the
+    /// output did not decode as the task's output).
+    #[error("remote task failed: {reason}")]
+    RemoteFailed {
+        /// What went wrong.
+        reason: String,
+    },
     /// The router is shutting down and admits no new work.
     #[error("router is shutting down")]
     ShuttingDown,

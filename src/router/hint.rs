@@ -103,7 +103,7 @@ impl WorkHint {
         self.latency_budget_ms.saturating_mul(1_000_000)
     }
 
-    /// The hint `Router::submit` routes a built-in job with.
+    /// The hint `Router::submit` routes a built-in job with (see `From<&Job>`).
     pub(crate) fn of_job(job: &Job) -> Self {
         Self {
             id: job.id,
@@ -113,5 +113,13 @@ impl WorkHint {
             kind: Some(job.kind),
             class: Some(job.kind.as_str()),
         }
+    }
+}
+
+impl From<&Job> for WorkHint {
+    /// The hint `Router::submit` routes `job` with: its id, cost, scaling, budget,
+    /// kind, and the kind as its class.
+    fn from(job: &Job) -> Self {
+        WorkHint::of_job(job)
     }
 }

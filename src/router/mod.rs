@@ -8,6 +8,7 @@
 //! router. The control plane (config changes, ticks, shutdown) is `control.rs`.
 
 mod batch;
+mod builder;
 mod classes;
 mod control;
 mod cpu_pool;
@@ -18,6 +19,8 @@ mod hint;
 mod learning;
 mod record;
 pub mod reload;
+#[cfg(feature = "remote")]
+mod remote_dispatch;
 mod route;
 mod stats;
 mod stripes;
@@ -43,6 +46,7 @@ use stripes::{STRIPES, Stripe};
 
 /// The pure decision tree, also reachable here as the seed's API names it.
 pub use crate::policy::choose_strategy;
+pub use builder::{BuildError, RouterBuilder};
 pub use classes::{ClassStats, OVERFLOW_CLASS, StrategyCount};
 pub use control::ShutdownReport;
 pub use error::Rejected;
@@ -115,6 +119,9 @@ pub(crate) struct Inner {
     pub(crate) epoch_unix_ms: u64,
     pub(crate) control: Mutex<control::ControlState>,
     pub(crate) learning: Learning,
+    /// The remote side, set once by `RouterBuilder::build` when remote is configured.
+    #[cfg(feature = "remote")]
+    pub(crate) remote: std::sync::OnceLock<Arc<crate::remote::Remote>>,
 }
 
 impl Drop for Inner {
@@ -213,6 +220,8 @@ impl Router {
             adaptive_spawn: AtomicU64::new(cfg.spawn_threshold),
             control: Mutex::new(control::ControlState::new(&cfg)),
             learning: Learning::new(learner),
+            #[cfg(feature = "remote")]
+            remote: std::sync::OnceLock::new(),
             effective: ArcSwap::from_pointee(cfg.clone()),
             configured: ArcSwap::from_pointee(cfg),
             config_write: Mutex::new(()),

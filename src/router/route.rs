@@ -115,3 +115,57 @@ impl Inner {
         }
     }
 }
+
+/// Why a registered remote task goes to a remote worker, with what the dispatch needs.
+#[cfg(feature = "remote")]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RemoteRoute {
+    /// The task's class in the class table.
+    pub(crate) class: super::classes::ClassId,
+    /// The cost planned with (learned, or the hint).
+    pub(crate) cost_ns: u64,
+}
+
+#[cfg(feature = "remote")]
+impl Inner {
+    /// Decides whether a registered remote task runs on a remote worker. Only work
+    /// whose cost is known and well above the round trip (`min_cost_ns`, and
+    /// `min_cost_over_round_trip` × the measured transport round trip) goes, only when a live worker
+    /// has room and the estimated remote finish fits the budget, and only when the
+    /// local estimate does not fit it or local pressure is high. Otherwise `None`: the
+    /// task runs locally like any closure.
+    pub(crate) fn route_remote(
+        &self,
+        remote: &crate::remote::Remote,
+        hint: &WorkHint,
+        name: &'static str,
+        cfg: &RouterConfig,
+    ) -> Option<RemoteRoute> {
+        if self.shutting_down.load(Relaxed) {
+            return None;
+        }
+        let rc = remote.config();
+        // The work's class (`run_task` defaults it to the task's name).
+        let (class, entry) = self.classes.resolve(hint.class.unwrap_or(name));
+        let est = entry.estimate(hint.compute_cost, cfg.enable_cost_learning);
+        let floor = rc.min_cost_ns.max(
+            remote
+                .transport_ns()
+                .saturating_mul(rc.min_cost_over_round_trip),
+        );
+        if est.unknown || est.policy_ns < floor {
+            return None;
+        }
+        let budget = hint.budget_ns();
+        let remote_finish = remote.estimate_finish_ns(name, est.policy_ns)?;
+        if remote_finish > budget {
+            return None;
+        }
+        let pressure = f64::from_bits(self.pressure_score.load(Relaxed));
+        let local_finish = self.pool.estimate_finish_ns(est.admit_ns);
+        (local_finish > budget || pressure >= rc.offload_pressure).then_some(RemoteRoute {
+            class,
+            cost_ns: est.policy_ns,
+        })
+    }
+}

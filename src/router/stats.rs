@@ -86,6 +86,9 @@ pub struct RouterStats {
     pub classes: Vec<super::ClassStats>,
     /// Lookups of class names beyond `max_classes`, which share the overflow class.
     pub class_overflow: u64,
+    /// The remote side, when the router was built with one.
+    #[cfg(feature = "remote")]
+    pub remote: Option<crate::remote::RemoteStats>,
 }
 
 impl Router {
@@ -154,6 +157,8 @@ impl Router {
             autoscaler: self.autoscaler_last(),
             classes: inner.classes.stats(),
             class_overflow: inner.classes.overflowed(),
+            #[cfg(feature = "remote")]
+            remote: inner.remote.get().map(|r| r.stats()),
         }
     }
 }

@@ -178,6 +178,105 @@ fn gauge(v: f64, labels: Vec<LabelPair>) -> Metric {
     m
 }
 
+/// The remote side's families (only for a router built with remote workers).
+#[cfg(feature = "remote")]
+fn remote_families(r: &crate::remote::RemoteStats) -> Vec<MetricFamily> {
+    let counters: [(&str, &str, u64); 9] = [
+        (
+            "helix_remote_sent_total",
+            "Jobs published to remote workers.",
+            r.sent,
+        ),
+        (
+            "helix_remote_completed_total",
+            "Remote jobs that came back with an output.",
+            r.completed,
+        ),
+        (
+            "helix_remote_failed_total",
+            "Remote jobs that came back failed.",
+            r.failed,
+        ),
+        (
+            "helix_remote_expired_total",
+            "Remote jobs a worker received past their deadline (not run).",
+            r.expired,
+        ),
+        (
+            "helix_remote_timed_out_total",
+            "Remote jobs with no result by their deadline (dropped).",
+            r.timed_out,
+        ),
+        (
+            "helix_remote_duplicates_total",
+            "Results for remote jobs already ended (at-least-once delivery), ignored.",
+            r.duplicates,
+        ),
+        (
+            "helix_remote_malformed_total",
+            "Invalid messages on the router's result and heartbeat subjects.",
+            r.malformed,
+        ),
+        (
+            "helix_remote_redelivered_total",
+            "Remote results whose job had been delivered more than once.",
+            r.redelivered,
+        ),
+        (
+            "helix_remote_publish_failed_total",
+            "Jobs that could not be published (run locally instead).",
+            r.publish_failed,
+        ),
+    ];
+    let mut fams: Vec<MetricFamily> = counters
+        .into_iter()
+        .map(|(name, help, v)| {
+            family(
+                name,
+                help,
+                MetricType::COUNTER,
+                vec![counter(v as f64, vec![])],
+            )
+        })
+        .collect();
+    let gauges: [(&str, &str, f64); 5] = [
+        (
+            "helix_remote_connected",
+            "1 when connected to the NATS server.",
+            if r.connected { 1.0 } else { 0.0 },
+        ),
+        (
+            "helix_remote_workers",
+            "Live remote workers (heard from within worker_timeout).",
+            r.workers.len() as f64,
+        ),
+        (
+            "helix_remote_worker_parallelism",
+            "Tasks the live remote workers run at once, summed.",
+            r.workers.iter().map(|w| w.parallelism).sum::<usize>() as f64,
+        ),
+        (
+            "helix_remote_in_flight",
+            "Remote jobs waiting for their result.",
+            r.in_flight as f64,
+        ),
+        (
+            "helix_remote_round_trip_p50_seconds",
+            "Median remote round-trip overhead (total minus the worker's run time).",
+            r.round_trip_p50_us.unwrap_or(0.0) / 1e6,
+        ),
+    ];
+    for (name, help, v) in gauges {
+        fams.push(family(
+            name,
+            help,
+            MetricType::GAUGE,
+            vec![gauge(v, vec![])],
+        ));
+    }
+    fams
+}
+
 /// Renders the exposition text.
 ///
 /// # Errors
@@ -363,6 +462,10 @@ pub(crate) fn render(
             MetricType::GAUGE,
             vec![gauge(v, vec![])],
         ));
+    }
+    #[cfg(feature = "remote")]
+    if let Some(r) = &stats.remote {
+        fams.extend(remote_families(r));
     }
     // A family with no series (no class in use yet) is not valid exposition.
     fams.extend(

@@ -1,6 +1,7 @@
 //! Helpers shared by the HTTP service tests: routers, jobs, requests, servers.
 #![allow(dead_code)]
 
+pub mod nats;
 pub mod process;
 
 use std::future::Future;
@@ -223,7 +224,7 @@ pub fn assert_conserved(s: &serde_json::Value) {
     };
     assert_eq!(
         n("submitted"),
-        n("completed") + n("dropped") + n("failed") + n("in_flight"),
+        n("completed") + n("dropped") + n("failed") + n("cancelled") + n("in_flight"),
         "conservation identity broken: {s}"
     );
 }
