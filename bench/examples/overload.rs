@@ -5,6 +5,7 @@
 //! ```text
 //! cargo run --release -p helix-overload --example overload -- --secs-per-step 2 --loads 0.5,1,2,4 --out-dir target/overload
 //! cargo run --release -p helix-overload --example overload -- --quick
+//! cargo run --release -p helix-overload --example overload -- --loads 2,4 --secs-per-step 1 --hints exact,flat,unknown,noisy --out-dir target/overload-hints
 //! ```
 
 use std::path::PathBuf;
@@ -12,7 +13,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use helix_overload::{ExecutorKind, HarnessConfig, chart, run};
+use helix_overload::{ExecutorKind, HarnessConfig, HintScenario, chart, run};
 
 /// Drive every executor with the same Poisson schedule at each offered load.
 #[derive(Debug, Parser)]
@@ -35,9 +36,16 @@ struct Args {
     #[arg(long)]
     quick: bool,
     /// Executors to run, comma-separated [default: all]: helix_learning, helix_static,
-    /// spawn, spawn_blocking, tower_limit_shed.
+    /// spawn, spawn_blocking, tower_limit_shed, helix_no_cost_learning (HelixRouter with
+    /// cost learning off; runs only with the flat hints).
     #[arg(long, value_delimiter = ',')]
     executors: Option<Vec<ExecutorKind>>,
+    /// Hint scenarios HelixRouter runs in, comma-separated: exact (each job its class's
+    /// nominal cost), flat (the mix's weighted mean cost), unknown (no cost), noisy (the
+    /// nominal cost off by a per-job factor log-uniform in [1/4, 4]). Baselines take no
+    /// hint and run once per load.
+    #[arg(long, value_delimiter = ',', default_value = "exact")]
+    hints: Vec<HintScenario>,
     /// Cores to use (Tokio workers, router pool, tower limit, capacity) [default: all].
     #[arg(long)]
     cores: Option<usize>,
@@ -72,6 +80,7 @@ fn main() -> ExitCode {
     if args.no_calibrate {
         cfg.calibrate_per_class = Duration::ZERO;
     }
+    cfg.hints = args.hints;
     cfg.seed = args.seed;
     cfg.progress = !args.no_progress;
 

@@ -1,5 +1,7 @@
 //! The SVG chart: goodput share, p99 latency and executor starvation against offered
-//! load, one line per executor (plotters, SVG backend).
+//! load, one line per executor run (plotters, SVG backend): per executor a colour, per
+//! hint scenario a line style (exact and the baselines solid, flat dashed, unknown
+//! dotted, noisy long-dashed and lighter).
 
 use std::path::Path;
 
@@ -7,12 +9,20 @@ use plotters::prelude::*;
 
 use super::HarnessError;
 use super::executor::ExecutorKind;
-use super::report::OverloadReport;
+use super::hints::HintScenario;
+use super::report::{ExecutorFigures, OverloadReport};
 
-/// Chart size in pixels.
+/// Chart size in pixels (taller by a legend row for each row past the first).
 const SIZE: (u32, u32) = (1_560, 500);
 /// Floor of the log-scaled axes, ms (a p99 of 0 is drawn here).
 const LOG_FLOOR_MS: f64 = 0.01;
+/// Height of one legend row, pixels.
+const LEGEND_ROW: i32 = 22;
+
+/// One line of the chart: an executor in a hint scenario (`None` for a baseline).
+type Key = (ExecutorKind, Option<HintScenario>);
+/// Dash and gap lengths of a line, pixels; `None` for a solid line.
+type Dashes = Option<(u32, u32)>;
 
 fn color(k: ExecutorKind) -> RGBColor {
     match k {
@@ -21,6 +31,28 @@ fn color(k: ExecutorKind) -> RGBColor {
         ExecutorKind::Spawn => RGBColor(0x1f, 0x77, 0xb4),
         ExecutorKind::SpawnBlocking => RGBColor(0x2c, 0xa0, 0x2c),
         ExecutorKind::TowerLimitShed => RGBColor(0x94, 0x67, 0xbd),
+        ExecutorKind::HelixNoCostLearning => RGBColor(0x8c, 0x56, 0x4b),
+    }
+}
+
+/// The key's colour: the executor's, lighter for noisy hints.
+fn key_color(key: Key) -> RGBColor {
+    let c = color(key.0);
+    if key.1 == Some(HintScenario::Noisy) {
+        let light = |v: u8| v + (255 - v) / 2;
+        RGBColor(light(c.0), light(c.1), light(c.2))
+    } else {
+        c
+    }
+}
+
+/// Dash and gap lengths of the key's line.
+fn dashes(key: Key) -> Dashes {
+    match key.1 {
+        None | Some(HintScenario::Exact) => None,
+        Some(HintScenario::Flat) => Some((8, 4)),
+        Some(HintScenario::Unknown) => Some((2, 3)),
+        Some(HintScenario::Noisy) => Some((14, 4)),
     }
 }
 
@@ -37,14 +69,54 @@ pub fn write_svg(report: &OverloadReport, path: &Path) -> Result<(), HarnessErro
     if report.steps.is_empty() {
         return Err(HarnessError::Chart("the report has no load step".into()));
     }
-    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    let with_hints = report.shows_hints();
+    // Every executor run, in order of first appearance.
+    let mut keys: Vec<Key> = Vec::new();
+    for e in report.steps.iter().flat_map(|s| &s.executors) {
+        if !keys.contains(&(e.executor, e.hints)) {
+            keys.push((e.executor, e.hints));
+        }
+    }
+    let label_of = |k: Key| {
+        report
+            .steps
+            .iter()
+            .flat_map(|s| &s.executors)
+            .find(|e| (e.executor, e.hints) == k)
+            .map_or_else(|| k.0.label().to_owned(), |e| e.label(with_hints))
+    };
+    let mut items: Vec<(String, ShapeStyle, Dashes)> = keys
+        .iter()
+        .map(|&k| (label_of(k), key_color(k).stroke_width(3), dashes(k)))
+        .collect();
+    items.push((
+        "upper bound (goodput) / idle runtime (starvation)".to_owned(),
+        BLACK.stroke_width(2),
+        Some((6, 4)),
+    ));
+    // Lay the legend out in rows that fit the width.
+    let item_width = |label: &str| 44 + 8 * label.chars().count() as i32;
+    let mut placed = Vec::with_capacity(items.len());
+    let (mut x, mut row) = (40, 0);
+    for (label, style, dash) in items {
+        let w = item_width(&label);
+        if x > 40 && x + w > SIZE.0 as i32 - 20 {
+            x = 40;
+            row += 1;
+        }
+        placed.push((x, row, label, style, dash));
+        x += w;
+    }
+    let legend_height = 12 + LEGEND_ROW * (row + 1);
+    let root =
+        SVGBackend::new(path, (SIZE.0, SIZE.1 + (LEGEND_ROW * row) as u32)).into_drawing_area();
     root.fill(&WHITE).map_err(chart_err)?;
     let title = format!(
         "HelixRouter overload harness: {} cores, {:.1} s per step, seed {}",
         report.capacity.cores, report.secs_per_step, report.seed
     );
     let root = root.titled(&title, ("sans-serif", 20)).map_err(chart_err)?;
-    let (legend, plots) = root.split_vertically(34);
+    let (legend, plots) = root.split_vertically(legend_height as u32);
     let panels = plots.split_evenly((1, 3));
     // The x axis is log2(load), so a doubling sweep is evenly spaced and labelled.
     let xs: Vec<f64> = report.steps.iter().map(|s| s.load.log2()).collect();
@@ -58,23 +130,14 @@ pub fn write_svg(report: &OverloadReport, path: &Path) -> Result<(), HarnessErro
             String::new()
         }
     };
-    let kinds: Vec<ExecutorKind> = ExecutorKind::ALL
-        .into_iter()
-        .filter(|k| {
-            report
-                .steps
-                .iter()
-                .any(|s| s.executors.iter().any(|e| e.executor == *k))
-        })
-        .collect();
-    let series = |f: &dyn Fn(&super::report::ExecutorFigures) -> Option<f64>, k: ExecutorKind| {
+    let series = |f: &dyn Fn(&ExecutorFigures) -> Option<f64>, k: Key| {
         report
             .steps
             .iter()
             .filter_map(|s| {
                 s.executors
                     .iter()
-                    .find(|e| e.executor == k)
+                    .find(|e| (e.executor, e.hints) == k)
                     .and_then(f)
                     .map(|y| (s.load.log2(), y))
             })
@@ -82,38 +145,34 @@ pub fn write_svg(report: &OverloadReport, path: &Path) -> Result<(), HarnessErro
     };
 
     // One legend for all panels, in a strip above them.
-    let mut x = 40;
-    let mut item = |label: &str, style: ShapeStyle, dashed: bool| -> Result<(), HarnessError> {
-        if dashed {
-            for seg in 0..3 {
-                let x0 = x + seg * 10;
+    for (x, row, label, style, dash) in placed {
+        let y = 17 + LEGEND_ROW * row;
+        match dash {
+            Some((on, off)) => {
+                let (on, off) = (on.min(10) as i32, off as i32);
+                let mut x0 = x;
+                while x0 < x + 26 {
+                    let x1 = (x0 + on).min(x + 26);
+                    legend
+                        .draw(&PathElement::new(vec![(x0, y), (x1, y)], style))
+                        .map_err(chart_err)?;
+                    x0 = x1 + off;
+                }
+            }
+            None => {
                 legend
-                    .draw(&PathElement::new(vec![(x0, 17), (x0 + 6, 17)], style))
+                    .draw(&PathElement::new(vec![(x, y), (x + 26, y)], style))
                     .map_err(chart_err)?;
             }
-        } else {
-            legend
-                .draw(&PathElement::new(vec![(x, 17), (x + 26, 17)], style))
-                .map_err(chart_err)?;
         }
         legend
             .draw(&Text::new(
-                label.to_owned(),
-                (x + 32, 10),
+                label,
+                (x + 32, y - 7),
                 ("sans-serif", 14).into_font(),
             ))
             .map_err(chart_err)?;
-        x += 44 + 8 * label.chars().count() as i32;
-        Ok(())
-    };
-    for &k in &kinds {
-        item(k.label(), color(k).stroke_width(3), false)?;
     }
-    item(
-        "upper bound (goodput) / idle runtime (starvation)",
-        BLACK.stroke_width(2),
-        true,
-    )?;
 
     // Panel 1: goodput as % of offered, with the upper bound.
     {
@@ -146,23 +205,21 @@ pub fn write_svg(report: &OverloadReport, path: &Path) -> Result<(), HarnessErro
                 ShapeStyle::from(&BLACK).stroke_width(2),
             ))
             .map_err(chart_err)?;
-        for &k in &kinds {
+        for &k in &keys {
             let pts = series(&|e| Some(e.goodput_share * 100.0), k);
-            chart
-                .draw_series(LineSeries::new(pts, color(k).stroke_width(2)).point_size(3))
-                .map_err(chart_err)?;
+            draw_line(&mut chart, pts, k)?;
         }
     }
 
     // Panels 2 and 3: p99 latency of completed jobs, and starvation p99, log scale.
     let log_panel = |area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
                      caption: &str,
-                     f: &dyn Fn(&super::report::ExecutorFigures) -> Option<f64>,
+                     f: &dyn Fn(&ExecutorFigures) -> Option<f64>,
                      reference: Option<f64>|
      -> Result<(), HarnessError> {
         let mut ymax = reference.unwrap_or(LOG_FLOOR_MS);
         let mut ymin = reference.unwrap_or(f64::INFINITY);
-        for &k in &kinds {
+        for &k in &keys {
             for (_, y) in series(f, k) {
                 ymax = ymax.max(y);
                 ymin = ymin.min(y);
@@ -195,14 +252,12 @@ pub fn write_svg(report: &OverloadReport, path: &Path) -> Result<(), HarnessErro
                 ))
                 .map_err(chart_err)?;
         }
-        for &k in &kinds {
+        for &k in &keys {
             let pts: Vec<(f64, f64)> = series(f, k)
                 .into_iter()
                 .map(|(x, y)| (x, y.max(ymin)))
                 .collect();
-            chart
-                .draw_series(LineSeries::new(pts, color(k).stroke_width(2)).point_size(3))
-                .map_err(chart_err)?;
+            draw_line(&mut chart, pts, k)?;
         }
         Ok(())
     };
@@ -219,5 +274,39 @@ pub fn write_svg(report: &OverloadReport, path: &Path) -> Result<(), HarnessErro
         report.idle_starvation_ms.p99,
     )?;
     root.present().map_err(chart_err)?;
+    Ok(())
+}
+
+/// Draws one run's line with its points, in the key's colour and line style.
+fn draw_line<'a, X, Y>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
+    pts: Vec<(f64, f64)>,
+    key: Key,
+) -> Result<(), HarnessError>
+where
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    let c = key_color(key);
+    match dashes(key) {
+        None => {
+            chart
+                .draw_series(LineSeries::new(pts, c.stroke_width(2)).point_size(3))
+                .map_err(chart_err)?;
+        }
+        Some((on, off)) => {
+            chart
+                .draw_series(DashedLineSeries::new(
+                    pts.clone(),
+                    on,
+                    off,
+                    c.stroke_width(2),
+                ))
+                .map_err(chart_err)?;
+            chart
+                .draw_series(pts.into_iter().map(|p| Circle::new(p, 3, c.filled())))
+                .map_err(chart_err)?;
+        }
+    }
     Ok(())
 }

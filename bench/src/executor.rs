@@ -14,6 +14,7 @@ use tower::util::BoxCloneService;
 use tower::{BoxError, Service, ServiceBuilder, ServiceExt};
 
 use super::HarnessError;
+use super::hints::{HintScenario, static_name};
 use super::stats::{Outcome, completed_outcome};
 use super::workload::{JobClass, WorkKind, execute};
 use helixrouter::config::RouterConfig;
@@ -34,16 +35,33 @@ pub enum ExecutorKind {
     /// tower's `LoadShedLayer` over `ConcurrencyLimitLayer(cores)` over a service that
     /// runs the job with `spawn_blocking`: at most `cores` jobs run, the rest are shed.
     TowerLimitShed,
+    /// HelixRouter like [`ExecutorKind::HelixLearning`] but with
+    /// `enable_cost_learning = false`: every hint is used as given. Runs only in the
+    /// [`HintScenario::Flat`] scenario (the control that shows what cost learning is
+    /// worth when the hints are wrong), so it is not in [`ExecutorKind::ALL`].
+    HelixNoCostLearning,
 }
 
 impl ExecutorKind {
-    /// Every executor, in report order.
+    /// The executors of every hint scenario (HelixRouter variants run once per
+    /// scenario, the baselines once per load), in report order.
     pub const ALL: [ExecutorKind; 5] = [
         ExecutorKind::HelixLearning,
         ExecutorKind::HelixStatic,
         ExecutorKind::Spawn,
         ExecutorKind::SpawnBlocking,
         ExecutorKind::TowerLimitShed,
+    ];
+
+    /// [`ExecutorKind::ALL`] and the flat-hints-only
+    /// [`ExecutorKind::HelixNoCostLearning`]: what the harness runs by default.
+    pub const EVERY: [ExecutorKind; 6] = [
+        ExecutorKind::HelixLearning,
+        ExecutorKind::HelixStatic,
+        ExecutorKind::Spawn,
+        ExecutorKind::SpawnBlocking,
+        ExecutorKind::TowerLimitShed,
+        ExecutorKind::HelixNoCostLearning,
     ];
 
     /// The snake_case id used in JSON and on the command line.
@@ -54,6 +72,7 @@ impl ExecutorKind {
             ExecutorKind::Spawn => "spawn",
             ExecutorKind::SpawnBlocking => "spawn_blocking",
             ExecutorKind::TowerLimitShed => "tower_limit_shed",
+            ExecutorKind::HelixNoCostLearning => "helix_no_cost_learning",
         }
     }
 
@@ -65,6 +84,7 @@ impl ExecutorKind {
             ExecutorKind::Spawn => "tokio::spawn",
             ExecutorKind::SpawnBlocking => "spawn_blocking",
             ExecutorKind::TowerLimitShed => "tower limit+shed",
+            ExecutorKind::HelixNoCostLearning => "helix (cost learning off)",
         }
     }
 
@@ -72,8 +92,22 @@ impl ExecutorKind {
     pub const fn is_helix(self) -> bool {
         matches!(
             self,
-            ExecutorKind::HelixLearning | ExecutorKind::HelixStatic
+            ExecutorKind::HelixLearning
+                | ExecutorKind::HelixStatic
+                | ExecutorKind::HelixNoCostLearning
         )
+    }
+
+    /// Whether this executor runs in hint scenario `hints`, given that `first` is the
+    /// first scenario of the run: HelixRouter with cost learning off only with flat
+    /// hints, the other HelixRouter variants in every scenario, and the baselines
+    /// (which take no hint) once, in the first.
+    pub fn runs_in(self, hints: HintScenario, first: HintScenario) -> bool {
+        match self {
+            ExecutorKind::HelixNoCostLearning => hints == HintScenario::Flat,
+            k if k.is_helix() => true,
+            _ => hints == first,
+        }
     }
 }
 
@@ -87,11 +121,11 @@ impl FromStr for ExecutorKind {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ExecutorKind::ALL
+        ExecutorKind::EVERY
             .into_iter()
             .find(|k| k.id() == s.trim())
             .ok_or_else(|| {
-                let ids: Vec<&str> = ExecutorKind::ALL.iter().map(|k| k.id()).collect();
+                let ids: Vec<&str> = ExecutorKind::EVERY.iter().map(|k| k.id()).collect();
                 format!("unknown executor `{s}`; expected one of {}", ids.join(", "))
             })
     }
@@ -186,9 +220,11 @@ impl StepShared {
     }
 }
 
-/// The per-class facts a job task needs, copied into it.
+/// The per-class facts a job task needs, copied into it. Built once per run.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ClassRt {
+    /// The class name HelixRouter learns the cost under (leaked once per distinct name).
+    name: &'static str,
     work: WorkKind,
     cost_ns: u64,
     budget_ms: u64,
@@ -198,6 +234,7 @@ pub(crate) struct ClassRt {
 impl ClassRt {
     pub(crate) fn of(c: &JobClass) -> Self {
         ClassRt {
+            name: static_name(c),
             work: c.work,
             cost_ns: c.cost_ns,
             budget_ms: c.budget_ms,
@@ -210,14 +247,17 @@ impl ClassRt {
 #[derive(Debug)]
 pub(crate) struct WorkItem {
     class: ClassRt,
+    /// The cost hint HelixRouter gets (ns, 0 = unknown); the baselines ignore it.
+    hint_ns: u64,
     seed: u64,
     shared: Arc<StepShared>,
 }
 
 impl WorkItem {
-    pub(crate) fn new(class: ClassRt, seed: u64, shared: Arc<StepShared>) -> Self {
+    pub(crate) fn new(class: ClassRt, hint_ns: u64, seed: u64, shared: Arc<StepShared>) -> Self {
         WorkItem {
             class,
+            hint_ns,
             seed,
             shared,
         }
@@ -278,9 +318,13 @@ impl Exec {
         base: &RouterConfig,
     ) -> Result<Exec, HarnessError> {
         Ok(match kind {
-            ExecutorKind::HelixLearning | ExecutorKind::HelixStatic => {
+            ExecutorKind::HelixLearning
+            | ExecutorKind::HelixStatic
+            | ExecutorKind::HelixNoCostLearning => {
                 let cfg = RouterConfig {
-                    enable_neural: kind == ExecutorKind::HelixLearning,
+                    enable_neural: kind != ExecutorKind::HelixStatic,
+                    enable_cost_learning: kind != ExecutorKind::HelixNoCostLearning
+                        && base.enable_cost_learning,
                     ..base.clone()
                 };
                 Exec::Helix(Router::try_new(cfg)?)
@@ -311,7 +355,9 @@ impl Exec {
         match self {
             Exec::Helix(router) => {
                 let c = item.class;
-                let mut hint = WorkHint::new(id, c.cost_ns)
+                // Every scenario names the class; only the cost hint differs.
+                let mut hint = WorkHint::new(id, item.hint_ns)
+                    .class(c.name)
                     .budget_ms(c.budget_ms)
                     .scaling(scaling);
                 // Built-in kinds carry their kind, exactly as `Router::submit` does;
@@ -377,7 +423,7 @@ mod tests {
 
     #[test]
     fn ids_round_trip() {
-        for k in ExecutorKind::ALL {
+        for k in ExecutorKind::EVERY {
             assert_eq!(k.id().parse::<ExecutorKind>(), Ok(k));
             assert_eq!(
                 serde_json::to_string(&k).unwrap(),
@@ -390,6 +436,18 @@ mod tests {
                 .unwrap_err()
                 .contains("spawn_blocking")
         );
+    }
+
+    #[test]
+    fn cost_learning_off_runs_only_with_flat_hints_and_baselines_once() {
+        use HintScenario::{Exact, Flat, Noisy};
+        let k = ExecutorKind::HelixNoCostLearning;
+        assert!(k.is_helix() && !ExecutorKind::ALL.contains(&k));
+        assert!(k.runs_in(Flat, Exact) && !k.runs_in(Exact, Exact) && !k.runs_in(Noisy, Flat));
+        assert!(ExecutorKind::HelixStatic.runs_in(Noisy, Exact));
+        assert!(ExecutorKind::Spawn.runs_in(Exact, Exact));
+        assert!(!ExecutorKind::Spawn.runs_in(Flat, Exact));
+        assert!(ExecutorKind::TowerLimitShed.runs_in(Flat, Flat));
     }
 
     #[test]

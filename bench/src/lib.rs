@@ -37,9 +37,22 @@
 //!
 //! See [`ExecutorKind`]: HelixRouter with learning on and off (through
 //! [`Router::run`](helixrouter::router::Router::run); built-in classes carry their
-//! [`JobKind`](helixrouter::types::JobKind) exactly as `Router::submit` would), everything
-//! `tokio::spawn`, everything `spawn_blocking`, and tower's `LoadShedLayer` over
+//! [`JobKind`](helixrouter::types::JobKind) exactly as `Router::submit` would, and every
+//! job names its work class with the mix's class name), everything `tokio::spawn`,
+//! everything `spawn_blocking`, and tower's `LoadShedLayer` over
 //! `ConcurrencyLimitLayer(cores)` over a `spawn_blocking` service.
+//!
+//! # Hint scenarios
+//!
+//! [`HarnessConfig::hints`] lists what the callers tell HelixRouter about each job's
+//! cost ([`HintScenario`]: exact, flat, unknown, noisy; see [`hints`]). At each load the
+//! HelixRouter variants run once per scenario on the same schedule (the class is named
+//! in every scenario, so only the hint differs), the baselines, which take no hint,
+//! once; HelixRouter with cost learning off
+//! ([`ExecutorKind::HelixNoCostLearning`]) runs in the flat scenario only. With more
+//! than the exact scenario, HelixRouter's labels carry the scenario
+//! (`helix (learning) [flat]`) and the bars include the hint bars
+//! ([`report::OFFERED_BAR`], [`report::HINT_GAP_BAR`]).
 //!
 //! # Examples
 //!
@@ -59,6 +72,7 @@ pub mod capacity;
 pub mod chart;
 mod error;
 mod executor;
+pub mod hints;
 pub mod report;
 mod runner;
 pub mod schedule;
@@ -73,17 +87,19 @@ pub use bound::{Bound, BoundJob, goodput_bound};
 pub use capacity::{Capacity, ClassCost};
 pub use error::HarnessError;
 pub use executor::ExecutorKind;
+pub use hints::HintScenario;
 pub use report::{BarCheck, ExecutorFigures, LoadStep, MachineInfo, OverloadReport};
 pub use runner::{GeneratorPriority, PROBE_PERIOD, ThreadCpu};
 pub use schedule::{Arrival, Schedule};
 pub use stats::{ClassFigures, Outcome, Quantiles, Tally};
 pub use workload::{JobClass, Mix, WorkKind};
 
+use executor::ClassRt;
 use helixrouter::config::{RouterConfig, available_cores};
 use runner::{StepPlan, idle_lateness, run_step};
 
 /// Everything a harness run needs. [`HarnessConfig::default`] is the full run of the
-/// issue: 2 s per step at 0.5×, 1×, 2×, 4× with every executor.
+/// issue: 2 s per step at 0.5×, 1×, 2×, 4× with every executor and exact hints.
 #[derive(Debug, Clone)]
 pub struct HarnessConfig {
     /// Arrival window per (load, executor) step, seconds (> 0).
@@ -92,8 +108,13 @@ pub struct HarnessConfig {
     pub loads: Vec<f64>,
     /// Base seed; load step `i` uses a seed derived from it.
     pub seed: u64,
-    /// Executors to compare, in run order (at least one).
+    /// Executors to compare, in run order (at least one);
+    /// [`ExecutorKind::HelixNoCostLearning`] runs only when `hints` has flat.
     pub executors: Vec<ExecutorKind>,
+    /// Hint scenarios HelixRouter runs in, in run order (at least one, no repeats):
+    /// each HelixRouter variant runs once per scenario, the baselines once per load
+    /// (in the first scenario, whose hints they ignore).
+    pub hints: Vec<HintScenario>,
     /// Cores: Tokio workers per step, the tower limit, the bound's cores and the
     /// capacity's multiplier (>= 1).
     pub cores: usize,
@@ -118,7 +139,8 @@ impl Default for HarnessConfig {
             secs_per_step: 2.0,
             loads: vec![0.5, 1.0, 2.0, 4.0],
             seed: 7,
-            executors: ExecutorKind::ALL.to_vec(),
+            executors: ExecutorKind::EVERY.to_vec(),
+            hints: vec![HintScenario::Exact],
             cores,
             mix: Mix::standard(),
             calibrate_per_class: Duration::from_millis(150),
@@ -172,12 +194,52 @@ impl HarnessConfig {
         if self.executors.is_empty() {
             return bad("executors", "needs at least one executor".into());
         }
+        if self.hints.is_empty() {
+            return bad(
+                "hints",
+                "needs at least one hint scenario, e.g. exact,flat,unknown,noisy".into(),
+            );
+        }
+        if let Some((i, h)) = self
+            .hints
+            .iter()
+            .enumerate()
+            .find(|(i, h)| self.hints[..*i].contains(h))
+        {
+            return bad("hints", format!("`{h}` is listed twice (at {i})"));
+        }
+        if self.runs().is_empty() {
+            return bad(
+                "executors",
+                "nothing runs: helix_no_cost_learning runs only with the flat hints".into(),
+            );
+        }
         if self.cores == 0 {
             return bad("cores", "must be >= 1".into());
         }
         self.mix.validate().map_err(HarnessError::InvalidMix)?;
         self.router.validate()?;
         Ok(())
+    }
+}
+
+impl HarnessConfig {
+    /// The runs of one load step, in order: for each hint scenario, each executor that
+    /// runs in it ([`ExecutorKind::runs_in`]), with the scenario it reports (`None`
+    /// for a baseline) and the scenario whose hints it gets.
+    fn runs(&self) -> Vec<(ExecutorKind, Option<HintScenario>, HintScenario)> {
+        let Some(&first) = self.hints.first() else {
+            return Vec::new();
+        };
+        self.hints
+            .iter()
+            .flat_map(|&h| {
+                self.executors
+                    .iter()
+                    .filter(move |k| k.runs_in(h, first))
+                    .map(move |&k| (k, k.is_helix().then_some(h), h))
+            })
+            .collect()
     }
 }
 
@@ -211,7 +273,8 @@ fn progress_bar(show: bool, len: u64) -> ProgressBar {
 /// A bad setting (see [`HarnessConfig::validate`]) or a runtime that cannot be built.
 pub fn run(cfg: &HarnessConfig) -> Result<OverloadReport, HarnessError> {
     cfg.validate()?;
-    let steps_total = (cfg.loads.len() * cfg.executors.len()) as u64;
+    let runs = cfg.runs();
+    let steps_total = (cfg.loads.len() * runs.len()) as u64;
     let pb = progress_bar(cfg.progress, steps_total);
     pb.set_message("measuring capacity");
     let capacity = if cfg.calibrate_per_class.is_zero() {
@@ -224,6 +287,8 @@ pub fn run(cfg: &HarnessConfig) -> Result<OverloadReport, HarnessError> {
     let idle_starvation_ms = Quantiles::of_ns(&mut idle, 1e6);
     let costs = capacity.measured_costs();
     let window = Duration::from_secs_f64(cfg.secs_per_step);
+    // Each class's name is leaked at most once per process, here.
+    let classes: Vec<ClassRt> = cfg.mix.classes.iter().map(ClassRt::of).collect();
 
     let mut steps = Vec::with_capacity(cfg.loads.len());
     for (i, &load) in cfg.loads.iter().enumerate() {
@@ -244,13 +309,24 @@ pub fn run(cfg: &HarnessConfig) -> Result<OverloadReport, HarnessError> {
         let bound = goodput_bound(&jobs, cfg.cores);
         let offered = schedule.arrivals.len() as u64;
         let window_secs = window.as_secs_f64();
-        let mut executors = Vec::with_capacity(cfg.executors.len());
-        for &kind in &cfg.executors {
-            pb.set_message(format!("load {load}× · {}", kind.label()));
+        let hints: Vec<(HintScenario, Vec<u64>)> = cfg
+            .hints
+            .iter()
+            .map(|&h| (h, h.hints(&cfg.mix, &schedule)))
+            .collect();
+        let mut executors = Vec::with_capacity(runs.len());
+        for &(kind, reported, given) in &runs {
+            pb.set_message(format!("load {load}× · {} [{given}]", kind.label()));
+            let step_hints = hints
+                .iter()
+                .find(|(h, _)| *h == given)
+                .map_or(&[][..], |(_, v)| v.as_slice());
             let plan = StepPlan {
                 kind,
                 schedule: &schedule,
                 mix: &cfg.mix,
+                classes: &classes,
+                hints: step_hints,
                 cores: cfg.cores,
                 router: &cfg.router,
                 grace: cfg.grace,
@@ -260,6 +336,7 @@ pub fn run(cfg: &HarnessConfig) -> Result<OverloadReport, HarnessError> {
             let t = f.tally;
             executors.push(ExecutorFigures {
                 executor: kind,
+                hints: reported,
                 tally: t,
                 goodput_share: t.share(t.on_time),
                 goodput_per_sec: t.on_time as f64 / window_secs,
@@ -308,6 +385,7 @@ pub fn run(cfg: &HarnessConfig) -> Result<OverloadReport, HarnessError> {
         seed: cfg.seed,
         secs_per_step: cfg.secs_per_step,
         mix: cfg.mix.clone(),
+        hints: cfg.hints.clone(),
         capacity,
         idle_starvation_ms,
         steps,
@@ -337,6 +415,40 @@ mod tests {
         assert!(bad(|c| c.secs_per_step = 0.0).contains("secs_per_step"));
         assert!(bad(|c| c.executors.clear()).contains("executors"));
         assert!(bad(|c| c.cores = 0).contains("cores"));
+        assert!(bad(|c| c.hints.clear()).contains("hints"));
+        assert!(bad(|c| c.hints = vec![HintScenario::Flat, HintScenario::Flat]).contains("twice"));
+        assert!(
+            bad(|c| c.executors = vec![ExecutorKind::HelixNoCostLearning]).contains("executors")
+        );
+    }
+
+    #[test]
+    fn runs_are_per_scenario_with_baselines_once() {
+        let exact = HarnessConfig::default();
+        let r = exact.runs();
+        // Exact hints only: every executor of `ALL` once, in order, as before.
+        assert_eq!(
+            r.iter().map(|x| x.0).collect::<Vec<_>>(),
+            ExecutorKind::ALL.to_vec()
+        );
+        let cfg = HarnessConfig {
+            hints: HintScenario::ALL.to_vec(),
+            ..HarnessConfig::default()
+        };
+        let r = cfg.runs();
+        // 5 in exact, 2 helix + cost learning off in flat, 2 helix each in unknown and noisy.
+        assert_eq!(r.len(), 5 + 3 + 2 + 2);
+        assert!(r.iter().all(|(k, rep, given)| if k.is_helix() {
+            *rep == Some(*given)
+        } else {
+            rep.is_none() && *given == HintScenario::Exact
+        }));
+        let off: Vec<_> = r
+            .iter()
+            .filter(|x| x.0 == ExecutorKind::HelixNoCostLearning)
+            .collect();
+        assert_eq!(off.len(), 1);
+        assert_eq!(off[0].1, Some(HintScenario::Flat));
     }
 
     #[test]

@@ -10,6 +10,7 @@ use super::HarnessError;
 use super::bound::Bound;
 use super::capacity::Capacity;
 use super::executor::ExecutorKind;
+use super::hints::{HintScenario, flat_hint_ns};
 use super::runner::{GeneratorPriority, ThreadCpu};
 use super::stats::{ClassFigures, Quantiles, Tally};
 use super::workload::Mix;
@@ -23,6 +24,12 @@ pub const STARVATION_SLACK_MS: f64 = 1.0;
 pub const PARALLEL_EFFICIENCY_WARN: f64 = 0.85;
 /// Loads at or above which the bars apply.
 pub const BAR_MIN_LOAD: f64 = 2.0;
+/// Goodput HelixRouter must reach at 2× and 4× in every hint scenario, as a share of
+/// the offered jobs.
+pub const OFFERED_BAR: f64 = 0.85;
+/// How far (a share of the offered jobs, i.e. 0.03 = 3 points) HelixRouter's goodput in
+/// a hint scenario may fall below its goodput with exact hints at the same load.
+pub const HINT_GAP_BAR: f64 = 0.03;
 
 /// The machine the run was made on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,6 +70,9 @@ impl MachineInfo {
 pub struct ExecutorFigures {
     /// Which executor.
     pub executor: ExecutorKind,
+    /// The hint scenario it ran in; `None` for the baselines, which take no hint.
+    #[serde(default)]
+    pub hints: Option<HintScenario>,
     /// Outcome counts (conserving: see [`Tally::conserves`]).
     pub tally: Tally,
     /// Jobs on time / offered.
@@ -97,6 +107,21 @@ pub struct ExecutorFigures {
     pub router: Option<RouterStats>,
 }
 
+impl ExecutorFigures {
+    /// The executor's label, with its hint scenario appended (`helix (learning)
+    /// [flat]`) when `with_hints` and it took hints.
+    pub fn label(&self, with_hints: bool) -> String {
+        run_label(self.executor, self.hints, with_hints)
+    }
+}
+
+fn run_label(kind: ExecutorKind, hints: Option<HintScenario>, with_hints: bool) -> String {
+    match hints {
+        Some(h) if with_hints => format!("{} [{}]", kind.label(), h.id()),
+        _ => kind.label().to_owned(),
+    }
+}
+
 /// One offered load.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoadStep {
@@ -116,7 +141,8 @@ pub struct LoadStep {
     pub bound: Bound,
     /// `bound.upper / offered`.
     pub bound_share: f64,
-    /// Each executor, in run order.
+    /// Each executor run (one per HelixRouter variant and hint scenario, one per
+    /// baseline), in run order.
     pub executors: Vec<ExecutorFigures>,
 }
 
@@ -127,6 +153,23 @@ pub struct BarCheck {
     pub load: f64,
     /// The HelixRouter variant.
     pub executor: ExecutorKind,
+    /// The hint scenario it ran in.
+    #[serde(default)]
+    pub hints: Option<HintScenario>,
+    /// Its goodput as a share of the offered jobs.
+    #[serde(default)]
+    pub goodput_share: f64,
+    /// The same variant's goodput share at the same load with exact hints, if it ran.
+    #[serde(default)]
+    pub exact_goodput_share: Option<f64>,
+    /// `goodput_share >= OFFERED_BAR`.
+    #[serde(default)]
+    pub offered_bar_met: bool,
+    /// `exact_goodput_share - goodput_share <= HINT_GAP_BAR`; `None` without an
+    /// exact-hint run of the same variant to compare with (cost learning off runs with
+    /// flat hints only).
+    #[serde(default)]
+    pub exact_gap_bar_met: Option<bool>,
     /// Its goodput as a share of the upper bound.
     pub share_of_bound: f64,
     /// `share_of_bound >= BOUND_BAR`.
@@ -156,6 +199,9 @@ pub struct OverloadReport {
     pub secs_per_step: f64,
     /// The workload.
     pub mix: Mix,
+    /// The hint scenarios run, in order.
+    #[serde(default = "exact_only")]
+    pub hints: Vec<HintScenario>,
     /// What 1× means here.
     pub capacity: Capacity,
     /// Lateness of the 1 ms sleeper on an idle runtime, ms (the reference).
@@ -166,8 +212,18 @@ pub struct OverloadReport {
     pub bars: Vec<BarCheck>,
 }
 
+fn exact_only() -> Vec<HintScenario> {
+    vec![HintScenario::Exact]
+}
+
 impl OverloadReport {
-    /// Checks the bars for every HelixRouter variant at every load >= [`BAR_MIN_LOAD`].
+    /// True when the run has another hint scenario than exact: then the labels of
+    /// HelixRouter's runs name their scenario and the table shows the hint bars.
+    pub fn shows_hints(&self) -> bool {
+        self.hints.as_slice() != [HintScenario::Exact]
+    }
+
+    /// Checks the bars for every HelixRouter run at every load >= [`BAR_MIN_LOAD`].
     pub fn check_bars(steps: &[LoadStep], idle: &Quantiles) -> Vec<BarCheck> {
         let mut out = Vec::new();
         for step in steps.iter().filter(|s| s.load >= BAR_MIN_LOAD - 1e-9) {
@@ -178,9 +234,19 @@ impl OverloadReport {
                 .max_by_key(|e| e.tally.on_time);
             for h in step.executors.iter().filter(|e| e.executor.is_helix()) {
                 let p99 = h.starvation_ms.p99;
+                let exact = step
+                    .executors
+                    .iter()
+                    .find(|e| e.executor == h.executor && e.hints == Some(HintScenario::Exact))
+                    .map(|e| e.goodput_share);
                 out.push(BarCheck {
                     load: step.load,
                     executor: h.executor,
+                    hints: h.hints,
+                    goodput_share: h.goodput_share,
+                    exact_goodput_share: exact,
+                    offered_bar_met: h.goodput_share >= OFFERED_BAR,
+                    exact_gap_bar_met: exact.map(|x| x - h.goodput_share <= HINT_GAP_BAR + 1e-12),
                     share_of_bound: h.share_of_bound,
                     bound_bar_met: h.share_of_bound >= BOUND_BAR,
                     best_baseline: best.map(|b| b.executor),
@@ -301,6 +367,26 @@ impl OverloadReport {
             fmt_opt(self.idle_starvation_ms.p50, 2),
             fmt_opt(self.idle_starvation_ms.p99, 2),
         );
+        if self.shows_hints() {
+            let hints: Vec<String> = self
+                .hints
+                .iter()
+                .map(|h| match h {
+                    HintScenario::Flat => format!(
+                        "{} = {} ({})",
+                        h.id(),
+                        h.describe(),
+                        fmt_ns(flat_hint_ns(&self.mix))
+                    ),
+                    _ => format!("{} = {}", h.id(), h.describe()),
+                })
+                .collect();
+            let _ = writeln!(
+                s,
+                "hints (HelixRouter runs name the class in every scenario; baselines take no hint and run once): {}",
+                hints.join(" · ")
+            );
+        }
         let _ = writeln!(
             s,
             "cores free at calibration: parallel efficiency {:.2}{}",
@@ -329,6 +415,7 @@ impl OverloadReport {
             "starve p50/p99 ms",
             "lag p99/max µs",
         ];
+        let with_hints = self.shows_hints();
         let mut rows = Vec::new();
         for step in &self.steps {
             rows.push(vec![
@@ -354,7 +441,7 @@ impl OverloadReport {
                 let t = &e.tally;
                 rows.push(vec![
                     fmt_load(step.load),
-                    e.executor.label().to_owned(),
+                    e.label(with_hints),
                     t.offered.to_string(),
                     t.on_time.to_string(),
                     pct(e.goodput_share),
@@ -388,7 +475,7 @@ impl OverloadReport {
         let mut rows2 = Vec::new();
         for step in &self.steps {
             for e in &step.executors {
-                let mut row = vec![fmt_load(step.load), e.executor.label().to_owned()];
+                let mut row = vec![fmt_load(step.load), e.label(with_hints)];
                 row.extend(e.classes.iter().map(|c| {
                     format!(
                         "{} {} {}/{}",
@@ -404,6 +491,16 @@ impl OverloadReport {
         let head2_ref: Vec<&str> = head2.iter().map(String::as_str).collect();
         render_grid(&mut s, &head2_ref, &rows2);
 
+        // Label column width of the free-form lines below (20 as before, wider for
+        // scenario labels).
+        let lw = self
+            .steps
+            .iter()
+            .flat_map(|st| &st.executors)
+            .map(|e| e.label(with_hints).chars().count() + 1)
+            .max()
+            .unwrap_or(0)
+            .max(20);
         if self
             .steps
             .iter()
@@ -424,9 +521,9 @@ impl OverloadReport {
                         .collect();
                     let _ = writeln!(
                         s,
-                        "  {:<5} {:<20} {} · other processes {} (of {:.2})",
+                        "  {:<5} {:<lw$} {} · other processes {} (of {:.2})",
                         fmt_load(step.load),
-                        e.executor.label(),
+                        e.label(with_hints),
                         groups.join(" · "),
                         fmt_opt(e.foreign_cpu_secs, 2),
                         e.wall_secs * self.capacity.cores as f64
@@ -442,12 +539,34 @@ impl OverloadReport {
                 "bars (loads >= {BAR_MIN_LOAD}×): goodput >= {:.0}% of bound, above every baseline, starvation p99 <= idle + {STARVATION_SLACK_MS} ms",
                 BOUND_BAR * 100.0
             );
-            for b in &self.bars {
+            if with_hints {
                 let _ = writeln!(
                     s,
-                    "  {} {:<20} bound {:>5}% [{}]  vs best baseline {} ({} on time) [{}]  starvation p99 {} ms vs idle {} [{}]",
+                    "hint bars: goodput >= {:.0}% of offered in every scenario, and at most {:.0} points of offered below the same variant's exact-hint goodput",
+                    OFFERED_BAR * 100.0,
+                    HINT_GAP_BAR * 100.0
+                );
+            }
+            for b in &self.bars {
+                let hint_bars = if with_hints {
+                    format!(
+                        "  goodput {}% of offered [{}]  vs exact {} [{}]",
+                        pct(b.goodput_share),
+                        ok(b.offered_bar_met),
+                        b.exact_goodput_share.map_or_else(
+                            || "- (no exact-hint run)".to_owned(),
+                            |x| format!("{}% ({:+.1} pts)", pct(x), (b.goodput_share - x) * 100.0)
+                        ),
+                        b.exact_gap_bar_met.map_or("n/a", ok),
+                    )
+                } else {
+                    String::new()
+                };
+                let _ = writeln!(
+                    s,
+                    "  {} {:<lw$} bound {:>5}% [{}]  vs best baseline {} ({} on time) [{}]  starvation p99 {} ms vs idle {} [{}]{}",
                     fmt_load(b.load),
-                    b.executor.label(),
+                    run_label(b.executor, b.hints, with_hints),
                     pct(b.share_of_bound),
                     ok(b.bound_bar_met),
                     b.best_baseline.map_or("none", |k| k.label()),
@@ -456,6 +575,7 @@ impl OverloadReport {
                     fmt_opt(b.starvation_p99_ms, 2),
                     fmt_opt(b.idle_p99_ms, 2),
                     ok(b.starvation_bar_met),
+                    hint_bars,
                 );
             }
         }
@@ -547,6 +667,132 @@ mod tests {
         assert_eq!(lines[0], "a     bb    n");
         assert_eq!(lines[2], "x     y     1");
         assert_eq!(lines[3], "long  z   100");
+    }
+
+    fn figures(
+        executor: ExecutorKind,
+        hints: Option<HintScenario>,
+        on_time: u64,
+    ) -> ExecutorFigures {
+        let tally = Tally {
+            offered: 1_000,
+            on_time,
+            dropped: 1_000 - on_time,
+            ..Tally::default()
+        };
+        ExecutorFigures {
+            executor,
+            hints,
+            tally,
+            goodput_share: tally.share(on_time),
+            goodput_per_sec: on_time as f64,
+            share_of_bound: on_time as f64 / 950.0,
+            drop_share: tally.share(tally.dropped),
+            late_share: 0.0,
+            latency_ms: Quantiles::default(),
+            classes: Vec::new(),
+            starvation_ms: Quantiles {
+                count: 1,
+                p50: Some(1.0),
+                p99: Some(1.0),
+                max: Some(1.0),
+            },
+            generator_lag_us: Quantiles::default(),
+            generator_priority: GeneratorPriority::Normal,
+            thread_cpu: Vec::new(),
+            foreign_cpu_secs: None,
+            wall_secs: 1.0,
+            router: None,
+        }
+    }
+
+    #[test]
+    fn hint_bars_compare_each_variant_with_its_exact_hints() {
+        use ExecutorKind::{HelixLearning, HelixNoCostLearning, HelixStatic, TowerLimitShed};
+        use HintScenario::{Exact, Flat, Noisy};
+        let step = LoadStep {
+            load: 2.0,
+            rate_per_sec: 1_000.0,
+            seed: 1,
+            window_secs: 1.0,
+            offered: 1_000,
+            realised_load: 2.0,
+            bound: Bound {
+                upper: 950,
+                feasible: 950,
+            },
+            bound_share: 0.95,
+            executors: vec![
+                figures(HelixLearning, Some(Exact), 920),
+                figures(HelixStatic, Some(Exact), 900),
+                figures(TowerLimitShed, None, 300),
+                figures(HelixLearning, Some(Flat), 890),
+                figures(HelixStatic, Some(Flat), 869),
+                figures(HelixNoCostLearning, Some(Flat), 600),
+                figures(HelixLearning, Some(Noisy), 960),
+            ],
+        };
+        let idle = Quantiles {
+            count: 1,
+            p50: Some(1.0),
+            p99: Some(1.0),
+            max: Some(1.0),
+        };
+        let bars = OverloadReport::check_bars(std::slice::from_ref(&step), &idle);
+        assert_eq!(
+            bars.len(),
+            6,
+            "one per HelixRouter run, none for the baseline"
+        );
+        let bar = |k, h| bars.iter().find(|b| b.executor == k && b.hints == Some(h));
+        let b = bar(HelixLearning, Exact).unwrap();
+        assert_eq!(b.exact_gap_bar_met, Some(true));
+        assert!(b.offered_bar_met);
+        // 3.0 points below exact is within the bar; 3.1 is not; 86.9% is above 85%.
+        let b = bar(HelixLearning, Flat).unwrap();
+        assert_eq!((b.exact_gap_bar_met, b.offered_bar_met), (Some(true), true));
+        assert_eq!(b.exact_goodput_share, Some(0.92));
+        let b = bar(HelixStatic, Flat).unwrap();
+        assert_eq!(
+            (b.exact_gap_bar_met, b.offered_bar_met),
+            (Some(false), true)
+        );
+        // Cost learning off never ran with exact hints: no reference, and 60% < 85%.
+        let b = bar(HelixNoCostLearning, Flat).unwrap();
+        assert_eq!((b.exact_gap_bar_met, b.offered_bar_met), (None, false));
+        // Better than exact is not a miss.
+        let b = bar(HelixLearning, Noisy).unwrap();
+        assert_eq!(b.exact_gap_bar_met, Some(true));
+        assert!(
+            bars.iter()
+                .all(|b| b.beats_baselines && b.starvation_bar_met)
+        );
+
+        // The labels name the scenario only when the run has more than exact hints.
+        let mut report = OverloadReport {
+            machine: MachineInfo::current(),
+            seed: 1,
+            secs_per_step: 1.0,
+            mix: Mix::standard(),
+            hints: vec![Exact, Flat, Noisy],
+            capacity: Capacity::nominal(&Mix::standard(), 2),
+            idle_starvation_ms: idle,
+            steps: vec![step],
+            bars,
+        };
+        let table = report.render_table();
+        assert!(table.contains("helix (learning) [flat]"), "{table}");
+        assert!(table.contains("helix (cost learning off) [flat]"));
+        assert!(table.contains("tower limit+shed "));
+        assert!(!table.contains("tower limit+shed ["));
+        assert!(table.contains("hint bars"));
+        assert!(table.contains("flat = every job hinted the mix's weighted mean cost (565 µs)"));
+        report.hints = vec![Exact];
+        report.steps[0].executors.truncate(3);
+        report.bars = OverloadReport::check_bars(&report.steps, &idle);
+        let table = report.render_table();
+        assert!(!table.contains("[exact]"));
+        assert!(!table.contains("hint bars") && !table.contains("hints ("));
     }
 
     #[test]

@@ -154,6 +154,10 @@ pub(crate) struct StepPlan<'a> {
     pub(crate) kind: ExecutorKind,
     pub(crate) schedule: &'a Schedule,
     pub(crate) mix: &'a Mix,
+    /// The mix's classes as the job tasks see them (built once per run).
+    pub(crate) classes: &'a [ClassRt],
+    /// The cost hint of each arrival, indexed like the schedule.
+    pub(crate) hints: &'a [u64],
     pub(crate) cores: usize,
     pub(crate) router: &'a RouterConfig,
     /// Extra wait after the last arrival's largest possible deadline before abandoning.
@@ -223,7 +227,8 @@ fn generate(
         let Some(&class) = classes.get(usize::from(a.class)) else {
             continue; // a class outside the mix: never issued, counted unfinished
         };
-        let item = WorkItem::new(class, a.seed, Arc::clone(shared));
+        let hint_ns = plan.hints.get(idx).copied().unwrap_or(0);
+        let item = WorkItem::new(class, hint_ns, a.seed, Arc::clone(shared));
         rt.spawn(job_task(exec.clone(), item, idx, a.scaling, scheduled));
     }
     lag_ns
@@ -259,7 +264,6 @@ fn wait_until(cond: impl Fn() -> bool, deadline: Instant) {
 /// Runs one step (see the module docs).
 pub(crate) fn run_step(plan: &StepPlan<'_>) -> Result<StepRun, HarnessError> {
     let rt = runtime(plan.cores)?;
-    let classes: Vec<ClassRt> = plan.mix.classes.iter().map(ClassRt::of).collect();
     let n = plan.schedule.arrivals.len();
     let shared = Arc::new(StepShared::new(n));
     let exec = {
@@ -276,7 +280,7 @@ pub(crate) fn run_step(plan: &StepPlan<'_>) -> Result<StepRun, HarnessError> {
     let machine_before = machine_and_self_ticks();
     let handle = rt.handle().clone();
     let gen_exec = exec.clone();
-    let (classes, shared_ref) = (&classes, &shared);
+    let (classes, shared_ref) = (plan.classes, &shared);
     let (lag_ns, generator_priority) = std::thread::scope(|scope| {
         let gen_thread = std::thread::Builder::new()
             .name("harness-generator".into())

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use helix_overload::{ExecutorKind, HarnessConfig, Outcome, OverloadReport, Quantiles, chart, run};
+use helix_overload::{
+    ExecutorKind, HarnessConfig, HintScenario, Outcome, OverloadReport, Quantiles, chart, run,
+};
 
 fn tiny_config() -> HarnessConfig {
     HarnessConfig {
@@ -117,6 +119,71 @@ fn tiny_run_is_well_formed_and_conserves() {
     let svg_text = std::fs::read_to_string(&svg).expect("read svg");
     assert!(svg_text.starts_with("<svg") && svg_text.contains("polyline"));
     assert!(svg_text.contains("helix (learning)"));
+}
+
+#[test]
+fn hint_scenarios_run_side_by_side_on_one_schedule() {
+    let cfg = HarnessConfig {
+        loads: vec![2.0],
+        executors: vec![
+            ExecutorKind::HelixLearning,
+            ExecutorKind::TowerLimitShed,
+            ExecutorKind::HelixNoCostLearning,
+        ],
+        hints: HintScenario::ALL.to_vec(),
+        ..tiny_config()
+    };
+    let report = run(&cfg).expect("harness run");
+    assert!(report.conserves());
+    assert_eq!(report.hints, HintScenario::ALL.to_vec());
+    let step = &report.steps[0];
+    let runs: Vec<(ExecutorKind, Option<HintScenario>)> = step
+        .executors
+        .iter()
+        .map(|e| (e.executor, e.hints))
+        .collect();
+    use ExecutorKind::{HelixLearning as L, HelixNoCostLearning as Off, TowerLimitShed as T};
+    use HintScenario::{Exact, Flat, Noisy, Unknown};
+    assert_eq!(
+        runs,
+        vec![
+            (L, Some(Exact)),
+            (T, None),
+            (L, Some(Flat)),
+            (Off, Some(Flat)),
+            (L, Some(Unknown)),
+            (L, Some(Noisy)),
+        ]
+    );
+    for e in &step.executors {
+        assert_eq!(e.tally.offered, step.offered);
+        if let Some(s) = &e.router {
+            assert_eq!(s.submitted, step.offered, "{}", e.label(true));
+        }
+    }
+    // One bar per HelixRouter run; cost learning off has no exact-hint run to compare.
+    assert_eq!(report.bars.len(), 5);
+    for b in &report.bars {
+        assert_eq!(b.exact_gap_bar_met.is_none(), b.executor == Off);
+    }
+    let table = report.render_table();
+    for label in [
+        "helix (learning) [exact]",
+        "helix (learning) [flat]",
+        "helix (cost learning off) [flat]",
+        "helix (learning) [unknown]",
+        "helix (learning) [noisy]",
+    ] {
+        assert!(table.contains(label), "table lacks {label}");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let svg = dir.path().join("hints.svg");
+    chart::write_svg(&report, &svg).expect("svg");
+    let svg_text = std::fs::read_to_string(&svg).expect("read svg");
+    assert!(svg_text.contains("helix (cost learning off) [flat]"));
+    let back: OverloadReport =
+        serde_json::from_str(&report.to_json().expect("json")).expect("parse");
+    assert_eq!(back.steps[0].executors[2].hints, Some(Flat));
 }
 
 #[test]
