@@ -139,7 +139,9 @@ impl CpuPool {
 
     /// Estimated time from now until a new task of `est_ns` would finish if queued
     /// behind everything queued now (the latest it could finish under EDF), at the
-    /// pool's observed speed. Takes the pool's lock: for decisions about heavy work only.
+    /// pool's observed speed. Takes the pool's lock: for decisions about heavy work only
+    /// (whether a remote task should leave the process).
+    #[cfg(feature = "remote")]
     pub(crate) fn estimate_finish_ns(&self, est_ns: u64) -> u64 {
         let st = self.lock();
         let now = Instant::now();
