@@ -47,6 +47,8 @@ pub mod remote;
 pub mod router;
 pub mod simulator;
 pub mod strategies;
+#[cfg(feature = "tower")]
+pub mod tower;
 pub mod types;
 #[cfg(feature = "server")]
 pub mod web;

@@ -49,6 +49,13 @@ pub(crate) struct ClassEntry {
     cancelled: AtomicU64,
     /// End-to-end latency (submission to result) of completed work.
     latency: LatencyWindow,
+    /// Packed [`CostState`] of whole requests of this class as a caller measured them
+    /// (e.g. the tower layer, from request to response); updated by `record_request`.
+    pub(crate) request_cost: AtomicU64,
+    /// Requests folded into `request_cost`.
+    pub(crate) request_samples: AtomicU64,
+    /// Requests of this class a caller shed before they ran (`record_request_shed`).
+    pub(crate) requests_shed: AtomicU64,
 }
 
 impl ClassEntry {
@@ -66,6 +73,9 @@ impl ClassEntry {
             late: AtomicU64::new(0),
             cancelled: AtomicU64::new(0),
             latency: LatencyWindow::default(),
+            request_cost: AtomicU64::new(CostState::EMPTY.0),
+            request_samples: AtomicU64::new(0),
+            requests_shed: AtomicU64::new(0),
         }
     }
 
@@ -80,6 +90,15 @@ impl ClassEntry {
             CostState(self.cost.load(Relaxed)),
             self.samples.load(Relaxed),
             learning,
+        )
+    }
+
+    /// Learned run-time state and its sample count (for `Router::class_estimate`).
+    #[inline]
+    pub(crate) fn cost_state(&self) -> (CostState, u64) {
+        (
+            CostState(self.cost.load(Relaxed)),
+            self.samples.load(Relaxed),
         )
     }
 

@@ -140,8 +140,8 @@ impl CpuPool {
     /// Estimated time from now until a new task of `est_ns` would finish if queued
     /// behind everything queued now (the latest it could finish under EDF), at the
     /// pool's observed speed. Takes the pool's lock: for decisions about heavy work only
-    /// (whether a remote task should leave the process).
-    #[cfg(feature = "remote")]
+    /// (whether a remote task should leave the process; `Router::class_estimate` for
+    /// classes at or above the spawn threshold).
     pub(crate) fn estimate_finish_ns(&self, est_ns: u64) -> u64 {
         let st = self.lock();
         let now = Instant::now();

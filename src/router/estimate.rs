@@ -1,0 +1,148 @@
+//! What an admission layer in front of the router (e.g. [`crate::tower`]) reads and
+//! writes per request, without a full [`Router::stats`] snapshot: one class's learned
+//! run time and request latency, the CPU pool's current wait, the pressure score
+//! ([`Router::class_estimate`]); and the request's outcome folded back into its class
+//! ([`Router::record_request`], [`Router::record_request_shed`]).
+//!
+//! Every read is a handful of relaxed atomic loads, except the pool wait, which takes
+//! the pool's lock and is only computed for classes whose learned run time reaches the
+//! spawn threshold (work the pool would run anyway).
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use super::Router;
+use crate::policy::cost::{self, CostState};
+
+/// Request samples before the learned request latency is trusted.
+pub const REQUEST_TRUST_SAMPLES: u64 = 8;
+
+/// What the router knows about one class right now ([`Router::class_estimate`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClassEstimate {
+    /// The class as resolved ([`crate::OVERFLOW_CLASS`] beyond `max_classes`).
+    pub class: &'static str,
+    /// Runs the learned cost is built from.
+    pub cost_samples: u64,
+    /// Typical run time (ns), once [`cost::TRUST_SAMPLES`] runs were measured.
+    pub cost_ns: Option<u64>,
+    /// About the 90th percentile of the run time (ns), once trusted.
+    pub cost_p90_ns: Option<u64>,
+    /// Requests the request latency is built from ([`Router::record_request`]).
+    pub request_samples: u64,
+    /// Typical request latency (ns), once [`REQUEST_TRUST_SAMPLES`] were recorded.
+    pub request_ns: Option<u64>,
+    /// About the 90th percentile of the request latency (ns), once trusted.
+    pub request_p90_ns: Option<u64>,
+    /// Estimated time until a new run of this class would finish on the CPU pool, queue
+    /// wait included (ns); `None` when the class's run time is not known to reach the
+    /// spawn threshold.
+    pub pool_finish_ns: Option<u64>,
+    /// Requests of this class shed so far by a layer in front of the router
+    /// ([`Router::record_request_shed`]).
+    pub requests_shed: u64,
+    /// The router's pressure score in [0, 1].
+    pub pressure: f64,
+}
+
+impl Router {
+    /// The router's current view of `class`: learned run time, learned request latency,
+    /// pool wait and pressure. Creates the class on first sight (bounded by
+    /// `max_classes`, like [`crate::WorkHint::of_class`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use helixrouter::{Router, RouterConfig};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let router = Router::new(RouterConfig::default());
+    /// let est = router.class_estimate("thumbnail");
+    /// assert_eq!((est.cost_ns, est.request_ns), (None, None), "nothing learned yet");
+    /// # }
+    /// ```
+    pub fn class_estimate(&self, class: &'static str) -> ClassEstimate {
+        let inner = &self.inner;
+        let (_, entry) = inner.classes.resolve(class);
+        let (state, cost_samples) = entry.cost_state();
+        let cost = trusted(state, cost_samples, cost::TRUST_SAMPLES);
+        let request_samples = entry.request_samples.load(Relaxed);
+        let request = trusted(
+            CostState(entry.request_cost.load(Relaxed)),
+            request_samples,
+            REQUEST_TRUST_SAMPLES,
+        );
+        let pool_finish_ns = cost.and_then(|(typical, _)| {
+            (typical >= inner.effective.load().spawn_threshold)
+                .then(|| inner.pool.estimate_finish_ns(typical))
+        });
+        ClassEstimate {
+            class: entry.name,
+            cost_samples,
+            cost_ns: cost.map(|c| c.0),
+            cost_p90_ns: cost.map(|c| c.1),
+            request_samples,
+            request_ns: request.map(|r| r.0),
+            request_p90_ns: request.map(|r| r.1),
+            pool_finish_ns,
+            requests_shed: entry.requests_shed.load(Relaxed),
+            pressure: f64::from_bits(inner.pressure_score.load(Relaxed)),
+        }
+    }
+
+    /// Folds one whole request of `class` that took `latency` (from arrival to response,
+    /// as the caller measured it) into the class's learned request latency. Lock-free.
+    pub fn record_request(&self, class: &'static str, latency: Duration) {
+        let (_, entry) = self.inner.classes.resolve(class);
+        let ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
+        let n = entry.request_samples.fetch_add(1, Relaxed);
+        // A lost race only folds this sample on top of a newer state.
+        let _ = entry
+            .request_cost
+            .fetch_update(Relaxed, Relaxed, |s| Some(CostState(s).update(ns, n).0));
+    }
+
+    /// Counts one request of `class` shed before it ran (by a layer in front of the
+    /// router; the router's own job counters are not touched).
+    pub fn record_request_shed(&self, class: &'static str) {
+        let (_, entry) = self.inner.classes.resolve(class);
+        entry.requests_shed.fetch_add(1, Relaxed);
+    }
+
+    /// Requests of `class` shed by a layer in front of the router.
+    pub fn requests_shed(&self, class: &'static str) -> u64 {
+        let (_, entry) = self.inner.classes.resolve(class);
+        entry.requests_shed.load(Relaxed)
+    }
+}
+
+/// `(typical, high)` of `s` once it holds at least `min` of its `n` samples.
+fn trusted(s: CostState, n: u64, min: u64) -> Option<(u64, u64)> {
+    if n < min {
+        return None;
+    }
+    Some((s.typical_ns()?, s.high_ns()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RouterConfig;
+
+    #[tokio::test]
+    async fn request_latency_is_trusted_after_enough_samples() {
+        let router = Router::new(RouterConfig::default());
+        for _ in 0..REQUEST_TRUST_SAMPLES - 1 {
+            router.record_request("upload", Duration::from_millis(20));
+        }
+        assert_eq!(router.class_estimate("upload").request_ns, None);
+        router.record_request("upload", Duration::from_millis(20));
+        let est = router.class_estimate("upload");
+        let typical = est.request_ns.expect("trusted now");
+        assert!((19_000_000..=21_000_000).contains(&typical), "{est:?}");
+        assert!(est.request_p90_ns >= est.request_ns);
+        assert_eq!(est.pool_finish_ns, None, "no run time learned");
+        router.record_request_shed("upload");
+        assert_eq!(router.requests_shed("upload"), 1);
+    }
+}
