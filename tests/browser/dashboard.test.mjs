@@ -4,10 +4,11 @@
 //
 // Starts $HELIX_BIN (default target/debug/helixrouter; build it first with
 // `cargo build`) on a free loopback port with a live simulated load, loads `/`, and
-// checks what a person would: the totals match /api/stats, decisions stream into the
-// feed, the stream reports "live", nothing logs a JavaScript or console error, the
-// feed stays bounded, no request leaves the machine, the page fits a phone, and a
-// dropped stream is reported and recovered from. Prints one line per check and
+// checks what a person would: the totals and the work classes table match /api/stats,
+// decisions stream into the feed with their class, the stream reports "live", class
+// names are shown as text (never parsed as markup), nothing logs a JavaScript or
+// console error, the feed stays bounded, no request leaves the machine, the page fits
+// a phone, and a dropped stream is reported and recovered from. Prints one line per check and
 // "N passed, N failed" last; exits non-zero when any check failed.
 //
 // playwright-core is installed on first use (npm ci here, no browser download).
@@ -65,9 +66,29 @@ function readTotals(page) {
       completed: t("total-completed"),
       dropped: t("total-dropped"),
       failed: t("total-failed"),
+      cancelled: t("total-cancelled"),
       in_flight: t("total-in-flight"),
     };
   });
+}
+
+/** The classes the built-in simulator submits (its built-in kinds). */
+const SIM_CLASSES = ["hash_mix", "prime_count", "monte_carlo_risk"];
+
+/** Reads the work classes table in one synchronous page evaluation. */
+function readClasses(page) {
+  return page.evaluate(() => ({
+    seq: Number(document.getElementById("totals").getAttribute("data-seq") || 0),
+    rows: [...document.querySelectorAll("#classes-body tr")].map((tr) => ({
+      name: tr.getAttribute("data-class"),
+      shownName: tr.querySelector(".class-name") && tr.querySelector(".class-name").textContent,
+      mismatch: tr.getAttribute("data-mismatch"),
+      rowFlag: tr.classList.contains("mismatch"),
+      badge: tr.querySelector(".badge-hint") ? tr.querySelector(".badge-hint").textContent : null,
+      cells: [...tr.children].map((c) => c.textContent.trim()),
+    })),
+    head: [...document.querySelectorAll("#classes-table thead th")].map((th) => th.textContent.trim()),
+  }));
 }
 
 async function main() {
@@ -141,8 +162,8 @@ async function main() {
         { timeout: 20000 },
       );
       const rows = await page.$$eval("#latency-table tbody tr", (trs) => trs.map((tr) => tr.getAttribute("data-strategy")));
-      assert(rows.length === 5, `latency table has ${rows.length} rows, want 5`);
       const api = await getJson(base, "/api/stats");
+      assert(rows.length >= 5 && rows.length === api.strategies.length, `latency table has ${rows.length} rows, /api/stats ${api.strategies.length} strategies`);
       assert(
         JSON.stringify(rows) === JSON.stringify(api.strategies.map((s) => s.strategy)),
         `latency rows ${rows} != strategies of /api/stats`,
@@ -168,14 +189,76 @@ async function main() {
         const shown = await readTotals(page);
         const after = await getJson(base, "/api/stats");
         const r = {};
-        for (const k of ["submitted", "completed", "dropped", "failed", "in_flight"]) r[k] = digits(shown[k]);
+        for (const k of ["submitted", "completed", "dropped", "failed", "cancelled", "in_flight"]) r[k] = digits(shown[k]);
         const problems = [];
-        for (const k of ["submitted", "completed", "dropped", "failed"]) {
+        for (const k of ["submitted", "completed", "dropped", "failed", "cancelled"]) {
           if (!(before[k] <= r[k] && r[k] <= after[k])) problems.push(`${k}: ${before[k]} <= ${r[k]} <= ${after[k]} fails`);
         }
-        const identity = r.submitted - r.completed - r.dropped - r.failed;
+        const identity = r.submitted - r.completed - r.dropped - r.failed - r.cancelled;
         if (r.in_flight !== identity) problems.push(`in flight ${r.in_flight} != submitted - ended ${identity}`);
         if (after.submitted <= before.submitted) problems.push("the live load is not running (submitted did not grow)");
+        if (!problems.length) return;
+        if (attempt >= 1) throw new Error(problems.join("; "));
+      }
+    });
+
+    await check("the work classes table has the simulator's classes, its numbers match /api/stats", async () => {
+      await page.waitForFunction(
+        (want) => {
+          const names = [...document.querySelectorAll("#classes-body tr")].map((tr) => tr.getAttribute("data-class"));
+          return want.every((n) => names.includes(n));
+        },
+        SIM_CLASSES,
+        { timeout: 20000 },
+      );
+      const head = (await readClasses(page)).head;
+      const col = (label) => {
+        const i = head.findIndex((t) => t.split(/\s/)[0] === label);
+        assert(i >= 0, `no "${label}" column in ${JSON.stringify(head)}`);
+        return i;
+      };
+      const ci = {};
+      for (const k of ["samples", "completed", "dropped", "late", "cancelled"]) ci[k] = col(k);
+      const learnedCol = col("learned");
+      // As for the totals: before <= shown <= after for every monotone per-class counter.
+      for (let attempt = 0; ; attempt++) {
+        const before = await getJson(base, "/api/stats");
+        const seq0 = (await readClasses(page)).seq;
+        await page.waitForFunction(
+          (s) => Number(document.getElementById("totals").getAttribute("data-seq")) >= s + 2,
+          seq0,
+          { timeout: 10000 },
+        );
+        const shown = await readClasses(page);
+        const after = await getJson(base, "/api/stats");
+        const problems = [];
+        const names = shown.rows.map((r) => r.name);
+        const apiNames = after.classes.map((c) => c.name);
+        if (JSON.stringify(names) !== JSON.stringify(apiNames)) problems.push(`rows ${names} != classes of /api/stats ${apiNames}`);
+        for (const name of SIM_CLASSES) {
+          const row = shown.rows.find((r) => r.name === name);
+          const b = before.classes.find((c) => c.name === name);
+          const a = after.classes.find((c) => c.name === name);
+          if (!row || !a || !b) {
+            problems.push(`class ${name}: row ${!!row}, in /api/stats ${!!a}`);
+            continue;
+          }
+          if (row.shownName !== name) problems.push(`class ${name} is shown as ${JSON.stringify(row.shownName)}`);
+          for (const [k, i] of Object.entries(ci)) {
+            const v = digits(row.cells[i]);
+            if (!(b[k] <= v && v <= a[k])) problems.push(`${name}.${k}: ${b[k]} <= ${v} <= ${a[k]} fails`);
+          }
+          if (a.completed > 0 && !/^\d+(\.\d+)? ?(ns|µs|ms|s)$/.test(row.cells[learnedCol])) {
+            problems.push(`${name} learned cost ${JSON.stringify(row.cells[learnedCol])} is not a duration`);
+          }
+        }
+        // A mismatched row carries both the row class and a "hint off" badge (text, not colour alone).
+        for (const r of shown.rows) {
+          const flagged = r.mismatch === "true";
+          if (flagged !== r.rowFlag || flagged !== (r.badge !== null && /hint off/.test(r.badge))) {
+            problems.push(`row ${r.name}: data-mismatch ${r.mismatch}, row flag ${r.rowFlag}, badge ${JSON.stringify(r.badge)}`);
+          }
+        }
         if (!problems.length) return;
         if (attempt >= 1) throw new Error(problems.join("; "));
       }
@@ -207,6 +290,16 @@ async function main() {
       assert(top > bottom, `newest rows (median id ${top}) are not above the oldest (median id ${bottom})`);
       const row = await page.$eval("#feed .feed-row", (r) => ({ s: r.getAttribute("data-s"), text: r.textContent }));
       assert(["inline", "spawn", "cpu_pool", "batch", "drop"].includes(row.s), `row strategy ${row.s}`);
+      // Each row names its decision's class (the simulator's built-in kinds are classes).
+      const head = await page.$$eval(".feed-table thead th", (ths) => ths.map((th) => th.textContent.trim()));
+      assert(head.includes("class"), `no class column in the feed: ${head}`);
+      const { rowCount, classes } = await page.evaluate(() => ({
+        rowCount: document.querySelectorAll("#feed .feed-row").length,
+        classes: [...document.querySelectorAll("#feed .feed-row td.col-class")].map((td) => td.textContent),
+      }));
+      assert(classes.length === rowCount, `${classes.length} class cells for ${rowCount} rows`);
+      const odd = classes.filter((c) => !SIM_CLASSES.includes(c));
+      assert(odd.length === 0, `feed classes not from the simulator: ${[...new Set(odd)].slice(0, 5)}`);
     });
 
     await check(`the feed stays bounded (<= ${FEED_MAX} rows) under ${LIVE_RATE} jobs/s`, async () => {
@@ -261,6 +354,55 @@ async function main() {
         return { w: c.width, h: c.height };
       });
       assert(heat.w > 100 && heat.h >= 50, `heat map canvas is ${heat.w}x${heat.h}`);
+    });
+
+    await check("class names are shown as text; the overflow note appears", async () => {
+      // No HTTP route submits work of a chosen class, so this page sees /api/stats with
+      // a class whose name is markup added (and class_overflow set).
+      const hostile = '<b id="injected">bold</b><img src="/x-injected" onerror="window.__pwned=1">';
+      const p = await context.newPage();
+      const errs = [];
+      p.on("pageerror", (e) => errs.push(String(e)));
+      p.on("console", (m) => m.type() === "error" && errs.push(m.text()));
+      await p.route("**/api/stats", async (route) => {
+        const resp = await route.fetch();
+        const s = await resp.json();
+        const base0 = s.classes[0] || {};
+        s.classes.push({ ...base0, name: hostile, mismatch: true, hint_ns: 5000000, hint_ratio: 14.2, completed: 4242 });
+        s.class_overflow = 1234;
+        return route.fulfill({ response: resp, json: s });
+      });
+      try {
+        await p.goto(base + "/", { waitUntil: "load" });
+        await p.waitForFunction((n) => [...document.querySelectorAll("#classes-body tr")].some((tr) => tr.getAttribute("data-class") === n), hostile, {
+          timeout: 15000,
+        });
+        const r = await p.evaluate((n) => {
+          const tr = [...document.querySelectorAll("#classes-body tr")].find((t) => t.getAttribute("data-class") === n);
+          const note = document.getElementById("class-overflow");
+          return {
+            markup: document.querySelectorAll("#classes-table b, #classes-table img, #injected").length,
+            shown: tr.querySelector(".class-name").textContent,
+            badge: tr.querySelector(".badge-hint") && tr.querySelector(".badge-hint").textContent,
+            text: tr.textContent,
+            pwned: window.__pwned === 1,
+            noteHidden: note.hidden,
+            note: note.textContent,
+          };
+        }, hostile);
+        assert(r.markup === 0, `${r.markup} element(s) were made from a class name`);
+        assert(r.shown === hostile, `class name shown as ${JSON.stringify(r.shown)}`);
+        assert(!r.pwned, "an onerror handler from a class name ran");
+        assert(r.badge && /hint off/.test(r.badge) && /14\.2× above/.test(r.badge), `badge ${JSON.stringify(r.badge)}`);
+        assert(/4,242/.test(r.text), `completed 4242 not in ${JSON.stringify(r.text)}`);
+        assert(!r.noteHidden && /1,234 lookups beyond max_classes/.test(r.note) && /_overflow/.test(r.note), `overflow note ${JSON.stringify(r.note)}`);
+        assert(!requests.some((u) => u.includes("x-injected")), "the page requested an image named in a class name");
+        assert(errs.length === 0, `errors: ${errs.join(" | ")}`);
+        // The real stats never overflowed: the live page keeps the note hidden.
+        assert(await page.evaluate(() => document.getElementById("class-overflow").hidden), "overflow note shown on the live page");
+      } finally {
+        await p.close();
+      }
     });
 
     await check("no request went to a non-loopback host", async () => {

@@ -175,8 +175,10 @@
     setText("total-failed", fmtInt(s.failed));
     setText("total-in-flight", fmtInt(s.in_flight));
     setText("total-late", fmtInt(s.late));
+    setText("total-cancelled", fmtInt(s.cancelled));
     $("total-dropped").classList.toggle("zero", !s.dropped);
     $("total-failed").classList.toggle("zero", !s.failed);
+    $("total-cancelled").classList.toggle("zero", !s.cancelled);
 
     var dt = prev ? s.uptime_secs - prev.uptime_secs : 0;
     if (prev && dt > 0.05 && s.submitted >= prev.submitted) {
@@ -186,6 +188,7 @@
     setText("pct-dropped", (s.submitted ? fmtPct(s.dropped / s.submitted) : "—") + " of submitted");
     setText("pct-failed", (s.submitted ? fmtPct(s.failed / s.submitted, 2) : "—") + " of submitted");
     setText("pct-late", (s.completed ? fmtPct(s.late / s.completed) : "—") + " of completed");
+    setText("pct-cancelled", (s.submitted ? fmtPct(s.cancelled / s.submitted, 2) : "—") + " of submitted");
     setText("uptime", fmtUptime(s.uptime_secs));
     $("shutting-down").hidden = !s.shutting_down;
 
@@ -195,6 +198,7 @@
     renderPressure(s.pressure || {});
     renderPool(s);
     renderAutoscaler(s.autoscaler, s);
+    renderClasses(Array.isArray(s.classes) ? s.classes : [], s.class_overflow);
 
     var totals = $("totals");
     totals.setAttribute("data-seq", String(state.statsSeq));
@@ -254,6 +258,66 @@
       ]);
     });
     replaceChildren(body, rows);
+  }
+
+  /** hint / learned: three significant digits, more decimals below 0.1 (0.0020). */
+  function fmtRatio(r) {
+    if (!isNum(r)) return "—";
+    if (r > 0 && r < 0.1) return r.toPrecision(2);
+    return sig3(r);
+  }
+  /** How far off a hint is, in words: "hint is 511× below the learned cost". */
+  function hintOffText(r) {
+    if (!isNum(r) || r <= 0) return "hint is far from the learned cost";
+    return r < 1 ? "hint is " + sig3(1 / r) + "× below the learned cost"
+                 : "hint is " + sig3(r) + "× above the learned cost";
+  }
+
+  // Class names come from callers: they are only ever inserted as text (h() makes
+  // text nodes of strings) or as attribute values, never parsed as markup.
+  function renderClasses(classes, overflow) {
+    var rows = classes.map(function (c) {
+      var name = String(c.name);
+      var badge = c.mismatch ? h("span", { class: "badge badge-hint", title: hintOffText(c.hint_ratio) }, [
+        "hint off", h("span", { class: "visually-hidden" }, ": " + hintOffText(c.hint_ratio))
+      ]) : null;
+      function dur(v, fmt, missing) {
+        return isNum(v) ? h("td", { class: "num" }, withUnit(fmt(v))) : h("td", { class: "num na", title: missing }, "—");
+      }
+      function count(v, cls) {
+        return h("td", { class: "num" + (cls ? " " + cls : "") + (v ? "" : " na") }, fmtInt(v));
+      }
+      var learned = dur(c.learned_cost_ns, fmtNs, "not measured yet");
+      if (isNum(c.cost_p90_ns)) learned.setAttribute("title", "p90 " + fmtNs(c.cost_p90_ns) + (isNum(c.spread) ? " · spread ×" + sig3(c.spread) : ""));
+      var p50 = dur(c.p50_us, fmtUs, "no completions yet");
+      p50.className += " col-p50";
+      return h("tr", { class: c.mismatch ? "class-row mismatch" : "class-row", "data-class": name, "data-mismatch": String(!!c.mismatch) }, [
+        h("th", { scope: "row", class: "col-name", title: name }, [h("span", { class: "class-name" }, name), badge]),
+        h("td", { class: "num col-samples" }, fmtInt(c.samples)),
+        learned,
+        isNum(c.hint_ns) ? h("td", { class: "num col-hint" }, withUnit(fmtNs(c.hint_ns)))
+                         : h("td", { class: "num col-hint na" }, "none"),
+        h("td", { class: "num col-ratio" }, isNum(c.hint_ratio) ? withUnit(fmtRatio(c.hint_ratio) + " ×") : h("span", { class: "muted" }, "—")),
+        h("td", { class: "num col-completed" }, fmtInt(c.completed)),
+        count(c.dropped, "col-dropped"),
+        count(c.late, "col-late"),
+        count(c.cancelled, "col-cancelled"),
+        p50,
+        dur(c.p99_us, fmtUs, "no completions yet")
+      ]);
+    });
+    replaceChildren($("classes-body"), rows);
+    $("classes-empty").hidden = rows.length > 0;
+    var note = $("class-overflow");
+    note.hidden = !(overflow > 0);
+    if (overflow > 0) {
+      var cfg = state.config || {};
+      replaceChildren(note, [
+        h("b", null, fmtInt(overflow)), overflow === 1 ? " lookup" : " lookups", " beyond ",
+        h("code", null, "max_classes"), isNum(cfg.max_classes) ? " (" + fmtInt(cfg.max_classes) + ")" : "",
+        " share ", h("code", null, "_overflow")
+      ]);
+    }
   }
 
   function level(x) { return x >= 0.8 ? "bad" : x >= 0.5 ? "warn" : "ok"; }
@@ -579,6 +643,8 @@
       h("td", { class: "col-time" }, fmtClock(d.timestamp_ms)),
       h("td", { class: "num" }, "#" + d.job_id),
       h("td", { class: "col-kind" }, kindLabel(d.kind)),
+      d["class"] == null ? h("td", { class: "col-class na" }, "—")
+                         : h("td", { class: "col-class", title: String(d["class"]) }, String(d["class"])),
       h("td", null, chip(d.strategy, true)),
       h("td", { class: "col-source src src-" + src }, src.replace("_", " ")),
       h("td", { class: "num col-cost" }, withUnit(fmtNs(d.compute_cost))),
