@@ -41,6 +41,10 @@ cargo run --locked -p helix-lean-consumer
 echo "==> cargo test (library, binary and the helix-overload harness: unit, integration, doc; promtool and the binary run for real)"
 cargo test --locked --workspace --all-targets
 cargo test --locked --workspace --doc
+echo "==> feature tower: the layer (unit, doc, integration) and examples/service"
+cargo clippy --locked -p helixrouter --all-targets --features tower -- -D warnings
+cargo test --locked -p helixrouter --features tower --lib --test tower_layer --test service_example
+cargo test --locked -p helixrouter --features tower --doc tower
 echo "==> browser test (headless Chromium against the real binary)"
 cargo build --locked --bin helixrouter
 (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
