@@ -15,9 +15,42 @@ use std::sync::{Mutex, OnceLock};
 use serde::{Deserialize, Serialize};
 
 use super::lock;
+use super::stripes::{STRIPES, stripe_index};
 use crate::metrics::LatencyWindow;
 use crate::policy::cost::{self, CostEstimate, CostState};
 use crate::types::Strategy;
+
+/// Runs (and completions) of a class measured in full before sampling starts.
+const SAMPLE_ALL: u64 = 64;
+/// After [`SAMPLE_ALL`], one run in this many (per thread) updates the learned cost
+/// and the class's latency window.
+const SAMPLE_EVERY: u32 = 8;
+
+thread_local! {
+    static TICK: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// True for one call in [`SAMPLE_EVERY`] on this thread.
+#[inline]
+fn sampled() -> bool {
+    TICK.with(|t| {
+        let n = t.get().wrapping_add(1);
+        t.set(n);
+        n % SAMPLE_EVERY == 0
+    })
+}
+
+/// One thread group's share of a class's counters (all `Relaxed` tallies).
+#[repr(align(128))]
+#[derive(Debug, Default)]
+struct ClassStripe {
+    routed: [AtomicU64; Strategy::COUNT],
+    completed: AtomicU64,
+    dropped: AtomicU64,
+    failed: AtomicU64,
+    late: AtomicU64,
+    cancelled: AtomicU64,
+}
 
 /// Index of a class in its table.
 pub(crate) type ClassId = u16;
@@ -38,16 +71,18 @@ pub(crate) struct ClassEntry {
     cost: AtomicU64,
     /// Runs folded into `cost`.
     samples: AtomicU64,
+    /// `cost`'s typical and high run time in ns (0 before the first run), kept beside
+    /// it so the hot path reads a trusted estimate without any log/exp math.
+    typical_ns: AtomicU64,
+    high_ns: AtomicU64,
     /// The last non-zero hint a caller gave (0 = never one).
     last_hint: AtomicU64,
     /// Routed per strategy.
-    routed: [AtomicU64; Strategy::COUNT],
-    completed: AtomicU64,
-    dropped: AtomicU64,
-    failed: AtomicU64,
-    late: AtomicU64,
-    cancelled: AtomicU64,
-    /// End-to-end latency (submission to result) of completed work.
+    /// Counters, one stripe per thread group (like the router's own), so threads
+    /// running the same class never write the same cache line.
+    stripes: Box<[ClassStripe]>,
+    /// End-to-end latency (submission to result) of completed work, sampled: every
+    /// completion of the first [`SAMPLE_ALL`], then one in [`SAMPLE_EVERY`] per thread.
     latency: LatencyWindow,
     /// Packed [`CostState`] of whole requests of this class as a caller measured them
     /// (e.g. the tower layer, from request to response); updated by `record_request`.
@@ -65,13 +100,10 @@ impl ClassEntry {
             slot: crate::neural_router::class_slot(name),
             cost: AtomicU64::new(CostState::EMPTY.0),
             samples: AtomicU64::new(0),
+            typical_ns: AtomicU64::new(0),
+            high_ns: AtomicU64::new(0),
             last_hint: AtomicU64::new(0),
-            routed: Default::default(),
-            completed: AtomicU64::new(0),
-            dropped: AtomicU64::new(0),
-            failed: AtomicU64::new(0),
-            late: AtomicU64::new(0),
-            cancelled: AtomicU64::new(0),
+            stripes: (0..STRIPES).map(|_| ClassStripe::default()).collect(),
             latency: LatencyWindow::default(),
             request_cost: AtomicU64::new(CostState::EMPTY.0),
             request_samples: AtomicU64::new(0),
@@ -84,6 +116,15 @@ impl ClassEntry {
     pub(crate) fn estimate(&self, hint_ns: u64, learning: bool) -> CostEstimate {
         if hint_ns != 0 && self.last_hint.load(Relaxed) != hint_ns {
             self.last_hint.store(hint_ns, Relaxed);
+        }
+        let typical = self.typical_ns.load(Relaxed);
+        if learning && typical != 0 && self.samples.load(Relaxed) >= cost::TRUST_SAMPLES {
+            // The measurement alone decides (what `blend` returns then, precomputed).
+            return CostEstimate {
+                policy_ns: typical,
+                admit_ns: self.high_ns.load(Relaxed),
+                unknown: false,
+            };
         }
         cost::blend(
             hint_ns,
@@ -102,38 +143,62 @@ impl ClassEntry {
         )
     }
 
-    /// Folds one measured run time into the learned cost.
+    /// Folds one measured run time into the learned cost: every run of the first
+    /// [`SAMPLE_ALL`], then one in [`SAMPLE_EVERY`] per thread (a shared estimator
+    /// written by every run would bounce its cache line between threads).
     #[inline]
     pub(crate) fn record_run(&self, run_ns: u64) {
+        if self.samples.load(Relaxed) >= SAMPLE_ALL && !sampled() {
+            return;
+        }
         let n = self.samples.fetch_add(1, Relaxed);
         // A lost race only means this sample is folded on top of a newer state.
-        let _ = self
+        if let Ok(prev) = self
             .cost
-            .fetch_update(Relaxed, Relaxed, |s| Some(CostState(s).update(run_ns, n).0));
+            .fetch_update(Relaxed, Relaxed, |s| Some(CostState(s).update(run_ns, n).0))
+        {
+            let now = CostState(prev).update(run_ns, n);
+            self.typical_ns
+                .store(now.typical_ns().unwrap_or(1).max(1), Relaxed);
+            self.high_ns
+                .store(now.high_ns().unwrap_or(1).max(1), Relaxed);
+        }
+    }
+
+    #[inline]
+    fn stripe(&self) -> &ClassStripe {
+        &self.stripes[stripe_index() % self.stripes.len()]
     }
 
     pub(crate) fn count_routed(&self, strategy: Strategy) {
-        self.routed[strategy.index()].fetch_add(1, Relaxed);
+        self.stripe().routed[strategy.index()].fetch_add(1, Relaxed);
     }
 
     pub(crate) fn record_completed(&self, total_ns: u64, late: bool, now_ns: u64) {
-        self.completed.fetch_add(1, Relaxed);
-        self.latency.record(total_ns, now_ns);
+        let st = self.stripe();
+        let done = st.completed.fetch_add(1, Relaxed);
+        if done < SAMPLE_ALL || sampled() {
+            self.latency.record(total_ns, now_ns);
+        }
         if late {
-            self.late.fetch_add(1, Relaxed);
+            st.late.fetch_add(1, Relaxed);
         }
     }
 
     pub(crate) fn record_failed(&self) {
-        self.failed.fetch_add(1, Relaxed);
+        self.stripe().failed.fetch_add(1, Relaxed);
     }
 
     pub(crate) fn record_dropped(&self) {
-        self.dropped.fetch_add(1, Relaxed);
+        self.stripe().dropped.fetch_add(1, Relaxed);
     }
 
     pub(crate) fn record_cancelled(&self) {
-        self.cancelled.fetch_add(1, Relaxed);
+        self.stripe().cancelled.fetch_add(1, Relaxed);
+    }
+
+    fn sum(&self, f: impl Fn(&ClassStripe) -> &AtomicU64) -> u64 {
+        self.stripes.iter().map(|s| f(s).load(Relaxed)).sum()
     }
 
     fn stats(&self) -> ClassStats {
@@ -158,14 +223,14 @@ impl ClassEntry {
                 .iter()
                 .map(|&s| StrategyCount {
                     strategy: s,
-                    routed: self.routed[s.index()].load(Relaxed),
+                    routed: self.sum(|st| &st.routed[s.index()]),
                 })
                 .collect(),
-            completed: self.completed.load(Relaxed),
-            dropped: self.dropped.load(Relaxed),
-            failed: self.failed.load(Relaxed),
-            late: self.late.load(Relaxed),
-            cancelled: self.cancelled.load(Relaxed),
+            completed: self.sum(|st| &st.completed),
+            dropped: self.sum(|st| &st.dropped),
+            failed: self.sum(|st| &st.failed),
+            late: self.sum(|st| &st.late),
+            cancelled: self.sum(|st| &st.cancelled),
             p50_us: (summary.count > 0).then_some(summary.p50_us),
             p99_us: (summary.count > 0).then_some(summary.p99_us),
         }
