@@ -100,10 +100,10 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
-            StateProj::Shed { shed } => {
-                let shed = shed.take().expect("ResponseFuture polled after completion");
-                Poll::Ready(Err(Box::new(shed)))
-            }
+            StateProj::Shed { shed } => Poll::Ready(Err(match shed.take() {
+                Some(shed) => Box::new(shed),
+                None => "ResponseFuture polled after completion".into(),
+            })),
             StateProj::Running { inner, guard } => {
                 let out = std::task::ready!(inner.poll(cx));
                 if let Some(g) = guard.take() {
