@@ -61,6 +61,20 @@ struct State {
     closed: bool,
 }
 
+impl State {
+    /// Expected time left of the running tasks at `now`, summed over workers, at the
+    /// pool's observed speed.
+    fn running_remaining_ns(&self, now: Instant) -> u64 {
+        self.running
+            .iter()
+            .map(|&(_, start, est)| {
+                let expected = (est as f64 * self.slowdown) as u64;
+                expected.saturating_sub(now.duration_since(start).as_nanos() as u64)
+            })
+            .sum()
+    }
+}
+
 /// Buffers reused by every admission.
 #[derive(Default)]
 struct Scratch {
@@ -146,16 +160,8 @@ impl CpuPool {
         let st = self.lock();
         let now = Instant::now();
         let slowdown = st.slowdown;
-        let running_remaining_ns: u64 = st
-            .running
-            .iter()
-            .map(|&(_, start, est)| {
-                ((est as f64 * slowdown) as u64)
-                    .saturating_sub(now.duration_since(start).as_nanos() as u64)
-            })
-            .sum();
         admission::estimate_ns(&QueuedWork {
-            running_remaining_ns,
+            running_remaining_ns: st.running_remaining_ns(now),
             ahead_ns: st.queue.iter().map(|q| q.est_ns).sum(),
             own_ns: est_ns,
             workers: st.target,
@@ -254,16 +260,8 @@ impl CpuPool {
         let mut evicted = Vec::new();
         if admission {
             let slowdown = st.slowdown;
-            let running_remaining_ns: u64 = st
-                .running
-                .iter()
-                .map(|&(_, start, est)| {
-                    let expected = (est as f64 * slowdown) as u64;
-                    expected.saturating_sub(now.duration_since(start).as_nanos() as u64)
-                })
-                .sum();
             let base = QueuedWork {
-                running_remaining_ns,
+                running_remaining_ns: st.running_remaining_ns(now),
                 ahead_ns: st.queue.iter().take(pos).map(|q| q.est_ns).sum(),
                 own_ns: task.est_ns,
                 workers: st.target,
