@@ -41,6 +41,8 @@ cargo run --locked -p helix-lean-consumer
 echo "==> cargo test (library, binary and the helix-overload harness: unit, integration, doc; promtool and the binary run for real)"
 cargo test --locked --workspace --all-targets
 cargo test --locked --workspace --doc
+echo "==> the harness's remote scenario, tiny (a real nats-server and worker process; bars not held at this size)"
+cargo run --locked -p helix-overload --example remote -- --secs 0.5 --no-bars --out-dir target/overload-smoke
 echo "==> feature tower: the layer (unit, doc, integration) and examples/service"
 cargo clippy --locked -p helixrouter --all-targets --features tower -- -D warnings
 cargo test --locked -p helixrouter --features tower --lib --test tower_layer --test service_example

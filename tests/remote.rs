@@ -148,7 +148,7 @@ fn conserved(r: &Router) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn heavy_work_goes_remote_when_local_cannot_make_it_and_tiny_work_never_does() {
+async fn heavy_work_goes_remote_when_it_finishes_sooner_there_and_tiny_work_never_does() {
     let nats = NatsServer::start();
     let _worker = spin_worker(&nats).await;
     let r = remote_router(&nats, 1).await;
@@ -179,6 +179,34 @@ async fn heavy_work_goes_remote_when_local_cannot_make_it_and_tiny_work_never_do
     let s = r.stats().remote.expect("remote stats");
     assert_eq!((s.sent, s.completed), (1, 1), "{s:?}");
     assert!(s.round_trip_p50_us.is_some());
+    assert!(blocker.await.expect("blocker"));
+    // An idle local pool wins: it has no round trip.
+    let idle = r
+        .run_task(
+            WorkHint::new(3, 5_000_000).budget_ms(500),
+            Spin {
+                micros: 5_000,
+                tag: 3,
+            },
+        )
+        .await;
+    assert_eq!(idle, Ok(3));
+    assert_ne!(decision_of(&r, 3), Strategy::Remote);
+    // The pool would make the budget (busy for 200 ms of 500) but the idle worker
+    // finishes sooner: remote.
+    let blocker = occupy_pool(&r, Duration::from_millis(200));
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let sooner = r
+        .run_task(
+            WorkHint::new(4, 5_000_000).budget_ms(500),
+            Spin {
+                micros: 5_000,
+                tag: 4,
+            },
+        )
+        .await;
+    assert_eq!(sooner, Ok(4));
+    assert_eq!(decision_of(&r, 4), Strategy::Remote);
     assert!(blocker.await.expect("blocker"));
     conserved(&r);
     r.shutdown().await;
@@ -440,11 +468,13 @@ async fn a_worker_killed_mid_task_is_replaced_and_the_job_completes_once() {
     let r = remote_router(&nats, 1).await;
     let mut first = worker_process(&nats);
     wait_workers(&r, 1).await;
-    let blocker = occupy_pool(&r, Duration::from_secs(6));
+    // The budget leaves room for two redeliveries (ack_wait 1 s) and a worker process
+    // starting on a busy machine; the pool stays occupied past it, so local never fits.
+    let blocker = occupy_pool(&r, Duration::from_secs(8));
     tokio::time::sleep(Duration::from_millis(50)).await;
     let r2 = r.clone();
     let job = tokio::spawn(async move {
-        let (hint, task) = heavy_demo(1, 3_000);
+        let (hint, task) = heavy_demo(1, 6_000);
         r2.run_task(hint, task).await
     });
     // Let the job reach the worker, then kill the worker mid-task.
@@ -452,7 +482,7 @@ async fn a_worker_killed_mid_task_is_replaced_and_the_job_completes_once() {
     first.kill().expect("SIGKILL");
     let _ = first.wait();
     let mut second = worker_process(&nats);
-    let out = tokio::time::timeout(Duration::from_secs(12), job)
+    let out = tokio::time::timeout(Duration::from_secs(14), job)
         .await
         .expect("the job ends")
         .expect("task");

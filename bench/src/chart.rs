@@ -32,6 +32,7 @@ fn color(k: ExecutorKind) -> RGBColor {
         ExecutorKind::SpawnBlocking => RGBColor(0x2c, 0xa0, 0x2c),
         ExecutorKind::TowerLimitShed => RGBColor(0x94, 0x67, 0xbd),
         ExecutorKind::HelixNoCostLearning => RGBColor(0x8c, 0x56, 0x4b),
+        ExecutorKind::HelixRemote => RGBColor(0x17, 0xbe, 0xcf),
     }
 }
 

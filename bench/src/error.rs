@@ -40,6 +40,17 @@ pub enum HarnessError {
     /// Serialising the report to JSON failed.
     #[error("serialising the report to json failed: {0}")]
     Json(#[from] serde_json::Error),
+    /// The remote scenario's router could not connect or never saw a worker.
+    #[error("remote scenario: {0}")]
+    Remote(String),
+    /// Pinning this process to a core failed.
+    #[error("pinning to core {core} failed: {reason}")]
+    Affinity {
+        /// The core asked for.
+        core: usize,
+        /// Why it failed.
+        reason: String,
+    },
     /// Drawing the SVG chart failed.
     #[error("drawing the chart failed: {0}")]
     Chart(String),

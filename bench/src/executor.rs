@@ -15,9 +15,11 @@ use tower::{BoxError, Service, ServiceBuilder, ServiceExt};
 
 use super::HarnessError;
 use super::hints::{HintScenario, static_name};
+use super::remote::OverloadTask;
 use super::stats::{Outcome, completed_outcome};
 use super::workload::{JobClass, WorkKind, execute};
 use helixrouter::config::RouterConfig;
+use helixrouter::remote::RemoteConfig;
 use helixrouter::router::{Rejected, Router, WorkHint};
 
 /// An executor the harness compares.
@@ -40,6 +42,11 @@ pub enum ExecutorKind {
     /// [`HintScenario::Flat`] scenario (the control that shows what cost learning is
     /// worth when the hints are wrong), so it is not in [`ExecutorKind::ALL`].
     HelixNoCostLearning,
+    /// HelixRouter (no learning) connected to remote workers over NATS, every job a
+    /// [`OverloadTask`](crate::remote::OverloadTask) through `Router::run_task`: it runs
+    /// only in the remote scenario ([`crate::remote`]), never in the sweep, so it is in
+    /// neither [`ExecutorKind::ALL`] nor [`ExecutorKind::EVERY`].
+    HelixRemote,
 }
 
 impl ExecutorKind {
@@ -73,6 +80,7 @@ impl ExecutorKind {
             ExecutorKind::SpawnBlocking => "spawn_blocking",
             ExecutorKind::TowerLimitShed => "tower_limit_shed",
             ExecutorKind::HelixNoCostLearning => "helix_no_cost_learning",
+            ExecutorKind::HelixRemote => "helix_remote",
         }
     }
 
@@ -85,6 +93,7 @@ impl ExecutorKind {
             ExecutorKind::SpawnBlocking => "spawn_blocking",
             ExecutorKind::TowerLimitShed => "tower limit+shed",
             ExecutorKind::HelixNoCostLearning => "helix (cost learning off)",
+            ExecutorKind::HelixRemote => "helix + remote worker",
         }
     }
 
@@ -95,6 +104,7 @@ impl ExecutorKind {
             ExecutorKind::HelixLearning
                 | ExecutorKind::HelixStatic
                 | ExecutorKind::HelixNoCostLearning
+                | ExecutorKind::HelixRemote
         )
     }
 
@@ -105,6 +115,7 @@ impl ExecutorKind {
     pub fn runs_in(self, hints: HintScenario, first: HintScenario) -> bool {
         match self {
             ExecutorKind::HelixNoCostLearning => hints == HintScenario::Flat,
+            ExecutorKind::HelixRemote => false,
             k if k.is_helix() => true,
             _ => hints == first,
         }
@@ -191,6 +202,10 @@ impl StepShared {
         self.done.load(Ordering::Acquire)
     }
 
+    pub(crate) fn abandoned(&self) -> &AtomicBool {
+        &self.abandon
+    }
+
     pub(crate) fn abandon(&self) {
         self.abandon.store(true, Ordering::Relaxed);
     }
@@ -232,6 +247,14 @@ pub(crate) struct ClassRt {
 }
 
 impl ClassRt {
+    pub(crate) fn work(&self) -> WorkKind {
+        self.work
+    }
+
+    pub(crate) fn cost_ns(&self) -> u64 {
+        self.cost_ns
+    }
+
     pub(crate) fn of(c: &JobClass) -> Self {
         ClassRt {
             name: static_name(c),
@@ -283,6 +306,8 @@ type TowerService = BoxCloneService<WorkItem, Option<u64>, BoxError>;
 #[derive(Clone)]
 pub(crate) enum Exec {
     Helix(Router),
+    /// Every job through `Router::run_task` as an [`OverloadTask`].
+    HelixTask(Router),
     Spawn,
     SpawnBlocking,
     Tower(TowerService),
@@ -292,6 +317,7 @@ impl fmt::Debug for Exec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Exec::Helix(_) => "Exec::Helix",
+            Exec::HelixTask(_) => "Exec::HelixTask",
             Exec::Spawn => "Exec::Spawn",
             Exec::SpawnBlocking => "Exec::SpawnBlocking",
             Exec::Tower(_) => "Exec::Tower",
@@ -310,14 +336,45 @@ enum Ran {
 }
 
 impl Exec {
-    /// Builds an executor. Must be called inside the step's runtime (the router spawns
-    /// its background tasks there).
-    pub(crate) fn build(
+    /// Builds an executor. Must run on the step's runtime (the router spawns its
+    /// background tasks there). `nats` is the server [`ExecutorKind::HelixRemote`]
+    /// connects to (required for it, ignored by the others).
+    pub(crate) async fn build(
         kind: ExecutorKind,
         cores: usize,
         base: &RouterConfig,
+        nats: Option<&str>,
     ) -> Result<Exec, HarnessError> {
         Ok(match kind {
+            ExecutorKind::HelixRemote => {
+                let url = nats.ok_or(HarnessError::InvalidConfig {
+                    field: "nats",
+                    reason: "the remote executor needs a NATS server URL".into(),
+                })?;
+                let cfg = RouterConfig {
+                    enable_neural: false,
+                    ..base.clone()
+                };
+                let router = Router::builder(cfg)
+                    .remote(RemoteConfig::nats(url))
+                    .register::<OverloadTask>()
+                    .build()
+                    .await
+                    .map_err(|e| HarnessError::Remote(e.to_string()))?;
+                // The worker announces itself with heartbeats; start only once one is seen.
+                let wait = std::time::Duration::from_secs(15);
+                let deadline = Instant::now() + wait;
+                while router.stats().remote.is_none_or(|r| r.workers.is_empty()) {
+                    if Instant::now() > deadline {
+                        return Err(HarnessError::Remote(format!(
+                            "no worker serving `{}` sent a heartbeat within {wait:?}",
+                            <OverloadTask as helixrouter::remote::RemoteTask>::NAME
+                        )));
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                Exec::HelixTask(router)
+            }
             ExecutorKind::HelixLearning
             | ExecutorKind::HelixStatic
             | ExecutorKind::HelixNoCostLearning => {
@@ -346,28 +403,32 @@ impl Exec {
     /// The router, for the HelixRouter variants.
     pub(crate) fn router(&self) -> Option<&Router> {
         match self {
-            Exec::Helix(r) => Some(r),
+            Exec::Helix(r) | Exec::HelixTask(r) => Some(r),
             _ => None,
         }
     }
 
     async fn run(self, item: WorkItem, id: u64, scaling: f32) -> Ran {
+        let hint = |c: ClassRt| {
+            // Every scenario names the class; only the cost hint differs.
+            let mut hint = WorkHint::new(id, item.hint_ns)
+                .class(c.name)
+                .budget_ms(c.budget_ms)
+                .scaling(scaling);
+            // Built-in kinds carry their kind, exactly as `Router::submit` does;
+            // user closures carry none.
+            hint.kind = c.work.job_kind();
+            hint
+        };
         match self {
             Exec::Helix(router) => {
-                let c = item.class;
-                // Every scenario names the class; only the cost hint differs.
-                let mut hint = WorkHint::new(id, item.hint_ns)
-                    .class(c.name)
-                    .budget_ms(c.budget_ms)
-                    .scaling(scaling);
-                // Built-in kinds carry their kind, exactly as `Router::submit` does;
-                // user closures carry none.
-                hint.kind = c.work.job_kind();
-                match router.run(hint, move || item.execute()).await {
-                    Ok(v) => Ran::Done(v),
-                    Err(Rejected::Panicked) => Ran::Failed,
-                    Err(_) => Ran::Shed,
-                }
+                let hint = hint(item.class);
+                helix_ran(router.run(hint, move || item.execute()).await)
+            }
+            Exec::HelixTask(router) => {
+                let hint = hint(item.class);
+                let task = OverloadTask::of_item(&item.class, item.seed, &item.shared);
+                helix_ran(router.run_task(hint, task).await)
             }
             Exec::Spawn => match tokio::spawn(async move { item.execute() }).await {
                 Ok(v) => Ran::Done(v),
@@ -391,6 +452,14 @@ impl Exec {
                 }
             }
         }
+    }
+}
+
+fn helix_ran(r: Result<Option<u64>, Rejected>) -> Ran {
+    match r {
+        Ok(v) => Ran::Done(v),
+        Err(Rejected::Panicked) => Ran::Failed,
+        Err(_) => Ran::Shed,
     }
 }
 

@@ -73,6 +73,7 @@ pub mod chart;
 mod error;
 mod executor;
 pub mod hints;
+pub mod remote;
 pub mod report;
 mod runner;
 pub mod schedule;
@@ -330,6 +331,7 @@ pub fn run(cfg: &HarnessConfig) -> Result<OverloadReport, HarnessError> {
                 cores: cfg.cores,
                 router: &cfg.router,
                 grace: cfg.grace,
+                nats: None,
             };
             let mut run = run_step(&plan)?;
             let f = stats::summarize(&cfg.mix, &schedule, &run.results);

@@ -162,6 +162,8 @@ pub(crate) struct StepPlan<'a> {
     pub(crate) router: &'a RouterConfig,
     /// Extra wait after the last arrival's largest possible deadline before abandoning.
     pub(crate) grace: Duration,
+    /// The NATS server of [`ExecutorKind::HelixRemote`] (`None` for the others).
+    pub(crate) nats: Option<&'a str>,
 }
 
 fn runtime(cores: usize) -> Result<Runtime, HarnessError> {
@@ -266,10 +268,7 @@ pub(crate) fn run_step(plan: &StepPlan<'_>) -> Result<StepRun, HarnessError> {
     let rt = runtime(plan.cores)?;
     let n = plan.schedule.arrivals.len();
     let shared = Arc::new(StepShared::new(n));
-    let exec = {
-        let _in_runtime = rt.enter();
-        Exec::build(plan.kind, plan.cores, plan.router)?
-    };
+    let exec = rt.block_on(Exec::build(plan.kind, plan.cores, plan.router, plan.nats))?;
     let t0 = Instant::now() + LEAD_TIME;
     let stop = Arc::new(AtomicBool::new(false));
     let probe = rt.spawn(starvation_probe(t0, Arc::clone(&stop)));

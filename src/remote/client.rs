@@ -173,8 +173,10 @@ impl Remote {
         self.round_trip_ema_ns.load(Relaxed)
     }
 
-    /// The transport's round trip (ns): twice the measured publish-to-ack time (job
-    /// there, result back). Work must be well above it to be worth sending.
+    /// The transport's round trip (ns): twice the publish-to-ack time's low-water mark
+    /// (job there, result back). Work must be well above it to be worth sending. A
+    /// low-water mark, not a mean: on a saturated router the publish waits for a CPU,
+    /// and that wait is the local machine's, which offloading relieves, not the link's.
     pub(crate) fn transport_ns(&self) -> u64 {
         self.publish_ema_ns.load(Relaxed).saturating_mul(2)
     }
@@ -182,7 +184,8 @@ impl Remote {
     /// Estimated time from now until a job of task `name` costing `cost_ns` finishes
     /// remotely: the round trip, the wait behind what the live workers already hold,
     /// and the work. `None` when remote is unavailable for it: no connection, no live
-    /// worker serving it, or its workers' queues already hold a round of work.
+    /// worker serving it, or its workers already hold
+    /// [`RemoteConfig::queued_per_slot`](super::RemoteConfig::queued_per_slot) jobs per slot waiting.
     pub(crate) fn estimate_finish_ns(&self, name: &str, cost_ns: u64) -> Option<u64> {
         if !self.connected() {
             return None;
@@ -203,7 +206,7 @@ impl Remote {
         }
         let mine = lock(&self.pending).len();
         let backlog = busy.max(mine);
-        if backlog >= 2 * parallelism {
+        if backlog >= (1 + self.cfg.queued_per_slot) * parallelism {
             return None;
         }
         let ahead = (backlog + 1).saturating_sub(parallelism) as u64;
@@ -250,7 +253,7 @@ impl Remote {
                 let took = t0.elapsed().as_nanos() as u64;
                 let _ = self
                     .publish_ema_ns
-                    .fetch_update(Relaxed, Relaxed, |ema| Some(ema - ema / 8 + took / 8));
+                    .fetch_update(Relaxed, Relaxed, |low| Some(low_water(low, took)));
                 Ok((id, rx))
             }
             _ => {
@@ -399,5 +402,34 @@ async fn heartbeat_loop(weak: Weak<Remote>, mut sub: async_nats::Subscriber) {
     while let Some(msg) = sub.next().await {
         let Some(remote) = weak.upgrade() else { return };
         remote.on_heartbeat(msg);
+    }
+}
+
+/// A low-water mark of `sample`s: follows a lower sample at once and a higher one
+/// slowly (1/64 of the way), so it sits near the link's best case and still adapts
+/// when the link itself gets slower.
+fn low_water(low: u64, sample: u64) -> u64 {
+    if sample <= low {
+        sample
+    } else {
+        low + (sample - low) / 64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::low_water;
+
+    #[test]
+    fn low_water_follows_drops_at_once_and_rises_slowly() {
+        assert_eq!(low_water(1_000, 400), 400);
+        // One slow publish (a starved runtime) barely moves it.
+        assert_eq!(low_water(400, 6_800), 500);
+        // A link that really got slower is followed (to within 63 ns: the step is an integer 1/64).
+        let mut low = 400;
+        for _ in 0..300 {
+            low = low_water(low, 2_000);
+        }
+        assert!((1_930..=2_000).contains(&low), "{low}");
     }
 }

@@ -120,6 +120,11 @@ pub struct RemoteConfig {
     /// Local pressure at or above which remote is preferred when it fits the budget,
     /// even if the local pool could make it (default 0.7).
     pub offload_pressure: f64,
+    /// Jobs waiting per worker slot, beyond the ones running, at most (default 3):
+    /// enough that a worker never idles for a round trip between jobs, few enough
+    /// that a dead worker strands little work. Every job sent must also fit its
+    /// budget behind what is queued.
+    pub queued_per_slot: usize,
 }
 
 impl RemoteConfig {
@@ -132,6 +137,7 @@ impl RemoteConfig {
             max_in_flight: 1_024,
             worker_timeout: Duration::from_secs(3),
             offload_pressure: 0.7,
+            queued_per_slot: 3,
         }
     }
 
@@ -152,6 +158,12 @@ impl RemoteConfig {
             return Err(RemoteError::Config {
                 field: "offload_pressure",
                 rule: "must be a finite number in [0, 1]",
+            });
+        }
+        if !(1..=1_024).contains(&self.queued_per_slot) {
+            return Err(RemoteError::Config {
+                field: "queued_per_slot",
+                rule: "must be in 1..=1024",
             });
         }
         if self.worker_timeout.is_zero() {

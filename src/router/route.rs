@@ -132,8 +132,10 @@ impl Inner {
     /// whose cost is known and well above the round trip (`min_cost_ns`, and
     /// `min_cost_over_round_trip` × the measured transport round trip) goes, only when a live worker
     /// has room and the estimated remote finish fits the budget, and only when the
-    /// local estimate does not fit it or local pressure is high. Otherwise `None`: the
-    /// task runs locally like any closure.
+    /// local estimate does not fit it, local pressure is high, or the work would wait
+    /// behind a local queue long enough that the worker finishes it sooner (an idle
+    /// local pool always wins: it has no round trip). Otherwise `None`: the task runs
+    /// locally like any closure.
     pub(crate) fn route_remote(
         &self,
         remote: &crate::remote::Remote,
@@ -163,7 +165,10 @@ impl Inner {
         }
         let pressure = f64::from_bits(self.pressure_score.load(Relaxed));
         let local_finish = self.pool.estimate_finish_ns(est.admit_ns);
-        (local_finish > budget || pressure >= rc.offload_pressure).then_some(RemoteRoute {
+        let go = local_finish > budget
+            || pressure >= rc.offload_pressure
+            || remote_finish < local_finish;
+        go.then_some(RemoteRoute {
             class,
             cost_ns: est.policy_ns,
         })
