@@ -8,12 +8,20 @@
 // decisions stream into the feed with their class, the stream reports "live", class
 // names are shown as text (never parsed as markup), nothing logs a JavaScript or
 // console error, the feed stays bounded, no request leaves the machine, the page fits
-// a phone, and a dropped stream is reported and recovered from. Prints one line per check and
-// "N passed, N failed" last; exits non-zero when any check failed.
+// a phone, and a dropped stream is reported and recovered from. The remote workers panel
+// says remote is off on this server; fed made-up stats it shows worker ids as text and
+// caps its rows; and against a real nats-server (`nats-server` on PATH, or
+// $NATS_SERVER) with one `helixrouter worker` and a second server started with
+// `--nats`, it shows that worker, connected, and the jobs sent to it. Prints one line
+// per check and "N passed, N failed" last; exits non-zero when any check failed.
 //
 // playwright-core is installed on first use (npm ci here, no browser download).
 
+import { spawn } from "node:child_process";
+import net from "node:net";
+
 import {
+  helixBin,
   isLocalUrl,
   freePort,
   launchChromium,
@@ -48,6 +56,129 @@ function digits(text) {
   const t = String(text).replace(/[^0-9]/g, "");
   assert(t.length > 0, `no number in ${JSON.stringify(text)}`);
   return Number(t);
+}
+
+/**
+ * Starts a helper process (nats-server, a worker) with its output kept. Returns
+ * { child, log(), exited(), stop() }; stop() sends SIGTERM and, after 8 s, SIGKILL.
+ */
+function startProcess(cmd, args, { cwd, env } = {}) {
+  const child = spawn(cmd, args, { cwd, env: env || process.env, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  const keep = (chunk) => {
+    out += chunk.toString();
+    if (out.length > 64 * 1024) out = out.slice(-48 * 1024);
+  };
+  child.stdout.on("data", keep);
+  child.stderr.on("data", keep);
+  let exited = null;
+  const done = new Promise((resolve) => {
+    child.on("exit", (code, signal) => resolve((exited = exited || { code, signal })));
+    // A command that cannot start (not installed) emits "error" and no "exit".
+    child.on("error", (e) => resolve((exited = exited || { error: String(e.message || e) })));
+  });
+  return {
+    child,
+    log: () => out,
+    exited: () => exited,
+    async stop() {
+      if (exited) return exited;
+      child.kill("SIGTERM");
+      const t = setTimeout(() => child.kill("SIGKILL"), 8000);
+      const r = await done;
+      clearTimeout(t);
+      return r;
+    },
+  };
+}
+
+/** Waits until 127.0.0.1:`port` accepts a TCP connection (`proc` must stay alive). */
+async function waitPort(port, proc, timeoutMs = 15000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (proc.exited()) throw new Error(`exited early (${JSON.stringify(proc.exited())}):\n${proc.log()}`);
+    const ok = await new Promise((resolve) => {
+      const sock = net.connect({ host: "127.0.0.1", port }, () => {
+        sock.destroy();
+        resolve(true);
+      });
+      sock.on("error", () => resolve(false));
+      sock.setTimeout(1000, () => {
+        sock.destroy();
+        resolve(false);
+      });
+    });
+    if (ok) return;
+    await sleep(100);
+  }
+  throw new Error(`nothing listening on 127.0.0.1:${port} after ${timeoutMs} ms:\n${proc.log()}`);
+}
+
+/** startServer with `vars` added to the environment it inherits (restored right after). */
+function startServerWithEnv(vars, opts) {
+  const saved = {};
+  for (const [k, v] of Object.entries(vars)) {
+    saved[k] = process.env[k];
+    process.env[k] = v;
+  }
+  try {
+    return startServer(opts);
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}
+
+/** The remote workers panel, read in one synchronous page evaluation. */
+function readRemote(page) {
+  return page.evaluate(() => {
+    const t = (id) => document.getElementById(id).textContent.trim();
+    return {
+      state: document.getElementById("remote").getAttribute("data-state"),
+      offShown: !document.getElementById("remote-off").hidden,
+      off: t("remote-off"),
+      bodyShown: !document.getElementById("remote-body").hidden,
+      conn: t("remote-conn"),
+      pill: document.getElementById("remote-pill").getAttribute("data-state"),
+      rows: [...document.querySelectorAll("#remote-workers tr")].map((tr) => ({
+        id: tr.getAttribute("data-worker-id"),
+        shownId: tr.querySelector(".worker-id") && tr.querySelector(".worker-id").textContent,
+        cells: [...tr.children].map((c) => c.textContent.trim()),
+      })),
+      moreShown: !document.getElementById("remote-more").hidden,
+      more: t("remote-more"),
+      emptyShown: !document.getElementById("remote-workers-empty").hidden,
+      workers: t("rm-workers"),
+      inFlight: t("rm-in-flight"),
+      share: t("rm-share"),
+      p50: t("rm-rt-p50"),
+      p99: t("rm-rt-p99"),
+      sent: t("rm-sent"),
+      completed: t("rm-completed"),
+      redelivered: t("rm-redelivered"),
+      duplicates: t("rm-duplicates"),
+      expired: t("rm-expired"),
+      timedOut: t("rm-timed-out"),
+      timedOutAttn: document.getElementById("rm-timed-out").classList.contains("attn"),
+      tasks: t("rm-tasks"),
+      subject: t("rm-subject"),
+    };
+  });
+}
+
+/** Page width checks of the phone layout: nothing wider than the viewport outside a scroller. */
+function readOverflow(page) {
+  return page.evaluate(() => ({
+    inner: window.innerWidth,
+    doc: document.documentElement.scrollWidth,
+    body: document.body.scrollWidth,
+    wide: [...document.querySelectorAll("body *")]
+      .filter((el) => el.getBoundingClientRect().right > window.innerWidth + 1 && !el.closest(".table-wrap, .heat-scroll"))
+      .slice(0, 5)
+      .map((el) => `${el.tagName.toLowerCase()}#${el.id}.${el.className}`),
+  }));
 }
 
 async function getJson(base, p) {
@@ -92,6 +223,9 @@ function readClasses(page) {
 }
 
 async function main() {
+  // The first server runs without remote workers whatever the caller's environment says.
+  delete process.env.HELIX_NATS_URL;
+  delete process.env.HELIX_NATS_CREDS;
   const work = tempDir("helix-browser-");
   const profile = tempDir("helix-chromium-");
   const profilePhone = tempDir("helix-chromium-phone-");
@@ -100,10 +234,22 @@ async function main() {
   const base = server.base;
   let context = null;
   let phone = null;
+  // The remote check's nats-server, worker and second server, and their directories.
+  const remote = { nats: null, worker: null, server: null, dirs: [] };
+  const stopRemote = async () => {
+    // The router first (it may still wait on results), then the worker, then NATS.
+    for (const k of ["server", "worker", "nats"]) {
+      if (remote[k]) await remote[k].stop().catch(() => {});
+      remote[k] = null;
+    }
+    remote.dirs.splice(0).forEach(rmTree);
+  };
   const watchdog = setTimeout(() => {
     console.log("not ok - overall timeout");
     console.log(`${results.filter((r) => r.ok).length} passed, ${results.filter((r) => !r.ok).length + 1} failed`);
     server.child.kill("SIGKILL");
+    for (const k of ["server", "worker", "nats"]) if (remote[k]) remote[k].child.kill("SIGKILL");
+    remote.dirs.forEach(rmTree);
     process.exit(1);
   }, OVERALL_TIMEOUT_MS);
 
@@ -172,6 +318,42 @@ async function main() {
       assert(cells.length === 9, `latency row has ${cells.length} cells`);
       const p = await page.textContent("#pressure-score");
       assert(/^\d+(\.\d+)? %$/.test(p.trim()), `pressure score ${JSON.stringify(p)} is not a percentage`);
+    });
+
+    await check("the strategy mix and the latency table list remote", async () => {
+      const r = await page.evaluate(() => {
+        const li = document.querySelector('#donut-legend li[data-s="remote"]');
+        const tr = document.querySelector('#latency-body tr[data-strategy="remote"]');
+        return {
+          legend: li && li.children[1].textContent,
+          chip: tr && tr.querySelector(".chip") && tr.querySelector(".chip").textContent,
+          // The palette colour, not the fallback of an unknown strategy.
+          colour: tr && getComputedStyle(tr.querySelector(".chip"), "::before").backgroundColor,
+          unknown: (() => {
+            const probe = document.createElement("span");
+            probe.className = "chip";
+            probe.setAttribute("data-s", "no-such-strategy");
+            document.body.appendChild(probe);
+            const c = getComputedStyle(probe, "::before").backgroundColor;
+            probe.remove();
+            return c;
+          })(),
+        };
+      });
+      assert(r.legend === "remote", `donut legend label for remote: ${JSON.stringify(r.legend)}`);
+      assert(r.chip === "remote", `latency table label for remote: ${JSON.stringify(r.chip)}`);
+      assert(r.colour && r.colour !== r.unknown, `remote is drawn in the unknown-strategy colour ${r.unknown}`);
+    });
+
+    await check("without NATS the remote panel says remote is not configured", async () => {
+      const api = await getJson(base, "/api/stats");
+      assert(api.remote == null, `/api/stats remote is ${JSON.stringify(api.remote)} on a server without --nats`);
+      await page.waitForFunction(() => document.getElementById("remote").getAttribute("data-state") === "off", null, { timeout: 10000 });
+      const r = await readRemote(page);
+      assert(r.offShown && !r.bodyShown, `panel shows off ${r.offShown}, body ${r.bodyShown}`);
+      assert(/not configured/.test(r.off) && /--nats/.test(r.off), `off text ${JSON.stringify(r.off)}`);
+      assert(r.conn === "off" && r.pill === "off", `connection ${JSON.stringify(r.conn)}, pill ${r.pill}`);
+      assert(r.rows.length === 0, `${r.rows.length} worker rows without remote`);
     });
 
     await check("rendered totals match /api/stats", async () => {
@@ -315,7 +497,7 @@ async function main() {
       assert(n1 <= n0 + 200, `document grew from ${n0} to ${n1} elements in 4 s`);
     });
 
-    await check("a strategy has one colour everywhere, five distinct colours", async () => {
+    await check("a strategy has one colour everywhere, six distinct colours (remote included)", async () => {
       const colours = await page.evaluate(() => {
         const by = {};
         const add = (s, c) => {
@@ -328,7 +510,7 @@ async function main() {
       });
       for (const [s, cs] of Object.entries(colours)) assert(cs.length === 1, `${s} is drawn in ${cs.join(", ")}`);
       const distinct = new Set(Object.values(colours).map((c) => c[0]));
-      assert(Object.keys(colours).length >= 5 && distinct.size === Object.keys(colours).length, `colours ${JSON.stringify(colours)}`);
+      assert(Object.keys(colours).length >= 6 && "remote" in colours && distinct.size === Object.keys(colours).length, `colours ${JSON.stringify(colours)}`);
     });
 
     await check("every panel shows data (neural, config, autoscaler, pressure)", async () => {
@@ -405,6 +587,182 @@ async function main() {
       }
     });
 
+    await check("remote panel: worker ids are shown as text, rows are capped at 32 with \"+N more\", it fits a phone", async () => {
+      // No real setup has 40 workers or a worker id made of markup: this page sees
+      // /api/stats with a made-up `remote` (and half the jobs routed to remote).
+      const hostile = '<b id="injected-worker">w</b><img src="/x-injected-worker" onerror="window.__pwnedWorker=1">';
+      const long = "worker-with-a-very-long-id-" + "x".repeat(120);
+      const workers = Array.from({ length: 40 }, (_, i) => ({
+        id: i === 0 ? hostile : i === 1 ? long : `worker-${String(i).padStart(2, "0")}`,
+        parallelism: 8,
+        running: i % 9,
+        queued: i,
+        tasks: ["helix_demo_job", `<i>task ${i}</i>`],
+        last_seen_ms: i === 2 ? 9000 : 250 + i,
+      }));
+      const fake = {
+        connected: false,
+        results_subject: "helix.results.<script>window.__pwnedWorker=1</script>",
+        tasks: ["helix_demo_job"],
+        workers,
+        in_flight: 17,
+        sent: 1234,
+        completed: 1200,
+        failed: 0,
+        expired: 2,
+        timed_out: 5,
+        duplicates: 3,
+        malformed: 0,
+        redelivered: 4,
+        publish_failed: 0,
+        round_trip_p50_us: null,
+        round_trip_p99_us: null,
+      };
+      const p = await context.newPage();
+      const errs = [];
+      p.on("pageerror", (e) => errs.push(String(e)));
+      p.on("console", (m) => m.type() === "error" && errs.push(m.text()));
+      await p.route("**/api/stats", async (route) => {
+        const resp = await route.fetch();
+        const s = await resp.json();
+        const others = s.strategies.filter((x) => x.strategy !== "remote").reduce((n, x) => n + x.routed, 0);
+        const rs = s.strategies.find((x) => x.strategy === "remote");
+        if (rs) rs.routed = others;
+        s.remote = fake;
+        return route.fulfill({ response: resp, json: s });
+      });
+      try {
+        await p.goto(base + "/", { waitUntil: "load" });
+        await p.waitForFunction(() => document.querySelectorAll("#remote-workers tr").length > 0, null, { timeout: 15000 });
+        const r = await readRemote(p);
+        const extra = await p.evaluate(() => ({
+          markup: document.querySelectorAll("#remote b, #remote img, #remote i, #remote script, #injected-worker").length,
+          pwned: window.__pwnedWorker === 1,
+          staleRows: [...document.querySelectorAll("#remote-workers tr.stale")].map((tr) => tr.getAttribute("data-worker-id")),
+        }));
+        assert(r.bodyShown && !r.offShown && r.state === "disconnected", `panel state ${r.state}, body ${r.bodyShown}, off ${r.offShown}`);
+        assert(r.conn === "disconnected" && r.pill === "down", `connection ${JSON.stringify(r.conn)}, pill ${r.pill}`);
+        assert(r.rows.length === 32, `${r.rows.length} worker rows for 40 workers (cap 32)`);
+        assert(r.moreShown && r.more === "+8 more workers", `more note ${r.moreShown} ${JSON.stringify(r.more)}`);
+        assert(r.workers === "40", `workers count ${JSON.stringify(r.workers)}`);
+        assert(extra.markup === 0, `${extra.markup} element(s) were made from remote data`);
+        assert(!extra.pwned && !requests.some((u) => u.includes("x-injected-worker")), "markup in a worker id ran or loaded");
+        assert(r.rows[0].id === hostile && r.rows[0].shownId === hostile, `worker id shown as ${JSON.stringify(r.rows[0].shownId)}`);
+        assert(r.rows[1].shownId === long, "the long worker id is not shown whole (as text)");
+        assert(r.rows[3].cells[1] === "3 / 8" && r.rows[3].cells[2] === "3", `row 3 cells ${JSON.stringify(r.rows[3].cells)}`);
+        assert(JSON.stringify(extra.staleRows) === JSON.stringify(["worker-02"]), `stale rows ${JSON.stringify(extra.staleRows)}`);
+        assert(r.rows[2].cells[4] === "9.00 s ago" && r.rows[3].cells[4] === "253 ms ago", `last seen ${r.rows[2].cells[4]}, ${r.rows[3].cells[4]}`);
+        assert(/^50\.0 %/.test(r.share), `remote share ${JSON.stringify(r.share)} (half the jobs were routed to remote)`);
+        assert(r.p50 === "—" && r.p99 === "—", `round trips without data: ${r.p50} / ${r.p99}`);
+        const counts = { sent: "1,234", completed: "1,200", redelivered: "4", duplicates: "3", expired: "2", timedOut: "5" };
+        for (const [k, v] of Object.entries(counts)) assert(r[k] === v, `${k} shown as ${JSON.stringify(r[k])}, want ${v}`);
+        assert(r.inFlight.startsWith("17"), `in flight ${JSON.stringify(r.inFlight)}`);
+        assert(r.timedOutAttn, "timed out > 0 is not flagged");
+        assert(r.subject === fake.results_subject, `results subject ${JSON.stringify(r.subject)}`);
+        // The same page at phone width: the panel and its 32 rows fit (the table scrolls inside its box).
+        await p.setViewportSize({ width: 390, height: 844 });
+        await sleep(300);
+        const m = await readOverflow(p);
+        assert(m.doc <= m.inner && m.body <= m.inner, `page is ${m.doc}/${m.body} px wide in a ${m.inner} px viewport; wide: ${m.wide}`);
+        assert(m.wide.length === 0, `elements overflow the viewport: ${m.wide.join(", ")}`);
+        const table = await p.evaluate(() => {
+          const wrap = document.querySelector("#remote .table-wrap");
+          return { scroll: wrap.scrollWidth, client: wrap.clientWidth };
+        });
+        assert(table.scroll <= table.client + 1, `the workers table is ${table.scroll} px in a ${table.client} px box on a phone`);
+        assert(errs.length === 0, `errors: ${errs.join(" | ")}`);
+      } finally {
+        await p.close();
+      }
+    });
+
+    await check("with nats-server and a worker: the remote panel shows the worker, connected, and jobs sent", async () => {
+      const natsPort = await freePort();
+      const natsUrl = `nats://127.0.0.1:${natsPort}`;
+      const natsDir = tempDir("helix-nats-");
+      const workerDir = tempDir("helix-worker-");
+      const work2 = tempDir("helix-browser-remote-");
+      remote.dirs.push(natsDir, workerDir, work2);
+      const logs = () =>
+        ["nats", "worker", "server"]
+          .filter((k) => remote[k])
+          .map((k) => `---- ${k} log (tail) ----\n${remote[k].log().slice(-2000)}`)
+          .join("\n");
+      const p = await context.newPage();
+      const errs = [];
+      p.on("pageerror", (e) => errs.push(String(e)));
+      p.on("console", (m) => m.type() === "error" && errs.push(m.text()));
+      try {
+        remote.nats = startProcess(process.env.NATS_SERVER || "nats-server", ["-a", "127.0.0.1", "-p", String(natsPort), "-js", "-sd", natsDir]);
+        await waitPort(natsPort, remote.nats);
+        const env = { ...process.env };
+        delete env.HELIX_NATS_URL;
+        remote.worker = startProcess(helixBin(), ["worker", "--nats", natsUrl, "--parallelism", "2"], { cwd: workerDir, env });
+        const port2 = await freePort();
+        remote.server = startServerWithEnv({ HELIX_NATS_URL: natsUrl }, { port: port2, workDir: work2, liveRate: 50 });
+        await waitHealthy(remote.server, 60000);
+        const base2 = remote.server.base;
+
+        // The worker's first heartbeat (every 1 s) makes it appear in /api/stats.
+        let api = null;
+        const deadline = Date.now() + 15000;
+        while (Date.now() < deadline) {
+          if (remote.worker.exited()) throw new Error(`the worker exited: ${JSON.stringify(remote.worker.exited())}`);
+          api = await getJson(base2, "/api/stats");
+          if (api.remote && api.remote.connected && api.remote.workers.length > 0) break;
+          await sleep(250);
+        }
+        assert(api && api.remote, `/api/stats remote is ${JSON.stringify(api && api.remote)} on a server with --nats`);
+        assert(api.remote.connected, "the router is not connected to NATS");
+        assert(api.remote.workers.length === 1, `/api/stats lists ${api.remote.workers.length} workers after 15 s, want 1`);
+        const id = api.remote.workers[0].id;
+        assert(typeof id === "string" && id.length > 0, `worker id ${JSON.stringify(id)}`);
+
+        await p.goto(base2 + "/", { waitUntil: "load" });
+        await p.waitForFunction(
+          (want) => {
+            const rows = document.querySelectorAll("#remote-workers tr");
+            return rows.length === 1 && rows[0].getAttribute("data-worker-id") === want && document.getElementById("remote-conn").textContent.trim() === "connected";
+          },
+          id,
+          { timeout: 15000 },
+        );
+        const r = await readRemote(p);
+        assert(r.state === "connected" && r.pill === "live" && r.bodyShown && !r.offShown, `panel ${JSON.stringify({ state: r.state, pill: r.pill })}`);
+        assert(r.rows.length === 1 && r.rows[0].shownId === id, `worker rows ${JSON.stringify(r.rows)}, want ${id}`);
+        assert(/^\d+ \/ 2$/.test(r.rows[0].cells[1]), `running / parallelism ${JSON.stringify(r.rows[0].cells[1])} (worker started with --parallelism 2)`);
+        assert(/ ago$/.test(r.rows[0].cells[4]), `last seen ${JSON.stringify(r.rows[0].cells[4])}`);
+        assert(!r.moreShown && !r.emptyShown, "a +N more / no worker note next to one worker");
+        assert(r.tasks === api.remote.tasks.join(", "), `tasks ${JSON.stringify(r.tasks)} vs ${JSON.stringify(api.remote.tasks)}`);
+
+        // The live load offloads heavy jobs: they show as sent, in the remote share,
+        // in the donut and with a round trip.
+        await p.waitForFunction(
+          () =>
+            Number(document.getElementById("rm-sent").textContent.replace(/\D/g, "")) > 0 &&
+            Number(document.getElementById("rm-completed").textContent.replace(/\D/g, "")) > 0 &&
+            / ms$/.test(document.getElementById("rm-rt-p50").textContent) &&
+            document.querySelector('circle.donut-seg[data-s="remote"]') !== null,
+          null,
+          { timeout: 30000 },
+        );
+        const r2 = await readRemote(p);
+        const api2 = await getJson(base2, "/api/stats");
+        const routed = api2.strategies.find((x) => x.strategy === "remote").routed;
+        assert(routed > 0, "/api/stats has no job routed to remote");
+        assert(/^\d+\.\d %/.test(r2.share) && !/^0\.0 %/.test(r2.share), `remote share ${JSON.stringify(r2.share)}`);
+        assert(digits(r2.sent) <= api2.remote.sent, `sent shown ${r2.sent} > /api/stats ${api2.remote.sent} fetched after`);
+        const legend = await p.$eval('#donut-legend li[data-s="remote"]', (li) => li.textContent);
+        assert(/^remote/.test(legend) && !/ 0 jobs/.test(legend), `donut legend ${JSON.stringify(legend)}`);
+        assert(errs.length === 0, `errors: ${errs.join(" | ")}`);
+      } catch (e) {
+        throw new Error(`${(e && e.message) || e}\n${logs()}`);
+      } finally {
+        await p.close().catch(() => {});
+        await stopRemote();
+      }
+    });
+
     await check("no request went to a non-loopback host", async () => {
       assert(requests.length > 0, "no request seen at all");
       assert(foreign.length === 0, `requests left the machine: ${foreign.join(", ")}`);
@@ -426,15 +784,7 @@ async function main() {
         timeout: 20000,
       });
       await sleep(500);
-      const m = await p.evaluate(() => ({
-        inner: window.innerWidth,
-        doc: document.documentElement.scrollWidth,
-        body: document.body.scrollWidth,
-        wide: [...document.querySelectorAll("body *")]
-          .filter((el) => el.getBoundingClientRect().right > window.innerWidth + 1 && !el.closest(".table-wrap, .heat-scroll"))
-          .slice(0, 5)
-          .map((el) => `${el.tagName.toLowerCase()}#${el.id}.${el.className}`),
-      }));
+      const m = await readOverflow(p);
       assert(m.doc <= m.inner && m.body <= m.inner, `page is ${m.doc}/${m.body} px wide in a ${m.inner} px viewport; wide: ${m.wide}`);
       assert(m.wide.length === 0, `elements overflow the viewport: ${m.wide.join(", ")}`);
       const size = await p.$eval("#total-submitted", (el) => parseFloat(getComputedStyle(el).fontSize));
@@ -470,6 +820,7 @@ async function main() {
     clearTimeout(watchdog);
     if (phone) await phone.close().catch(() => {});
     if (context) await context.close().catch(() => {});
+    await stopRemote();
     const exit = await server.stop();
     const failed = results.filter((r) => !r.ok).length;
     if (failed && process.env.HELIX_TEST_VERBOSE !== "0") {

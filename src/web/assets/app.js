@@ -19,10 +19,12 @@
   var FEED_FLUSH_MS = 120;     // how often buffered decisions are written to the DOM
   var BACKOFF_MIN_MS = 1000;
   var BACKOFF_MAX_MS = 30000;
+  var WORKERS_MAX = 32;        // rows kept in #remote-workers; the rest are counted
 
-  var STRATEGIES = ["inline", "spawn", "cpu_pool", "batch", "drop"];
+  // Strategy::ALL order, as /api/stats `strategies[]` and /api/neural list them.
+  var STRATEGIES = ["inline", "spawn", "cpu_pool", "batch", "drop", "remote"];
   var STRATEGY_LABEL = {
-    inline: "inline", spawn: "spawn", cpu_pool: "CPU pool", batch: "batch", drop: "drop"
+    inline: "inline", spawn: "spawn", cpu_pool: "CPU pool", batch: "batch", drop: "drop", remote: "remote"
   };
   var KIND_LABEL = {
     hash_mix: "hash mix", prime_count: "prime count", monte_carlo_risk: "Monte Carlo risk", custom: "custom"
@@ -199,6 +201,7 @@
     renderPool(s);
     renderAutoscaler(s.autoscaler, s);
     renderClasses(Array.isArray(s.classes) ? s.classes : [], s.class_overflow);
+    renderRemote(s.remote, strategies);
 
     var totals = $("totals");
     totals.setAttribute("data-seq", String(state.statsSeq));
@@ -318,6 +321,89 @@
         " share ", h("code", null, "_overflow")
       ]);
     }
+  }
+
+  // ----------------------------------------------------------------- remote
+
+  /** Microseconds shown in milliseconds, three significant digits. */
+  function fmtMs(us) { return isNum(us) ? sig3(us / 1000) + " ms" : "—"; }
+  /** Milliseconds since something happened: "850 ms ago", "2.40 s ago". */
+  function fmtAgo(ms) {
+    if (!isNum(ms)) return "—";
+    return ms < 1000 ? fmtInt(ms) + " ms ago" : sig3(ms / 1000) + " s ago";
+  }
+  // A worker not heard from for this long has missed a few 1 s heartbeats.
+  var WORKER_STALE_MS = 3000;
+  var REMOTE_COUNTERS = [
+    // [field, element id, shown in the warning colour when non-zero]
+    ["sent", "rm-sent", false], ["completed", "rm-completed", false], ["failed", "rm-failed", true],
+    ["redelivered", "rm-redelivered", false], ["duplicates", "rm-duplicates", false],
+    ["expired", "rm-expired", true], ["timed_out", "rm-timed-out", true],
+    ["publish_failed", "rm-publish-failed", true], ["malformed", "rm-malformed", true]
+  ];
+
+  // Worker ids, task names and the subject come from other processes: they are only
+  // ever inserted as text or attribute values, never parsed as markup.
+  function renderRemote(r, strategies) {
+    var panel = $("remote");
+    var pill = $("remote-pill");
+    var on = r != null && typeof r === "object";
+    panel.setAttribute("data-state", on ? (r.connected ? "connected" : "disconnected") : "off");
+    $("remote-off").hidden = on;
+    $("remote-body").hidden = !on;
+    if (!on) {
+      pill.setAttribute("data-state", "off");
+      setText("remote-conn", "off");
+      return;
+    }
+    pill.setAttribute("data-state", r.connected ? "live" : "down");
+    setText("remote-conn", r.connected ? "connected" : "disconnected");
+
+    var total = 0, remote = 0;
+    strategies.forEach(function (x) {
+      total += x.routed || 0;
+      if (x.strategy === "remote") remote = x.routed || 0;
+    });
+    replaceChildren($("rm-share"), [
+      total ? fmtPct(remote / total) : "—", " ",
+      h("small", null, fmtInt(remote) + " of " + fmtInt(total) + " jobs")
+    ]);
+    replaceChildren($("rm-in-flight"), [fmtInt(r.in_flight) + " ", h("small", null, "jobs")]);
+    setText("rm-rt-p50", fmtMs(r.round_trip_p50_us));
+    setText("rm-rt-p99", fmtMs(r.round_trip_p99_us));
+    REMOTE_COUNTERS.forEach(function (c) {
+      var el = $(c[1]);
+      setText(el, fmtInt(r[c[0]]));
+      el.classList.toggle("attn", c[2] && isNum(r[c[0]]) && r[c[0]] > 0);
+    });
+    var tasks = Array.isArray(r.tasks) ? r.tasks.map(String) : [];
+    setText("rm-tasks", tasks.length ? tasks.join(", ") : "none");
+    setText("rm-subject", r.results_subject == null ? "—" : String(r.results_subject));
+
+    var workers = Array.isArray(r.workers) ? r.workers : [];
+    var rows = workers.slice(0, WORKERS_MAX).map(function (w) {
+      var id = String(w.id);
+      var wt = Array.isArray(w.tasks) ? w.tasks.map(String) : [];
+      var frac = isNum(w.running) && isNum(w.parallelism) && w.parallelism > 0 ? Math.min(1, w.running / w.parallelism) : 0;
+      var stale = isNum(w.last_seen_ms) && w.last_seen_ms > WORKER_STALE_MS;
+      return h("tr", { class: stale ? "worker-row stale" : "worker-row", "data-worker-id": id }, [
+        h("th", { scope: "row", class: "col-worker", title: id }, h("span", { class: "worker-id" }, id)),
+        h("td", { class: "num col-running" }, [
+          fmtInt(w.running) + " / " + fmtInt(w.parallelism),
+          h("span", { class: "meter", "aria-hidden": "true" }, h("span", { style: "width:" + (frac * 100).toFixed(1) + "%" }))
+        ]),
+        h("td", { class: "num" }, fmtInt(w.queued)),
+        h("td", { class: "num col-wtasks", title: wt.join(", ") }, fmtInt(wt.length)),
+        h("td", { class: "num col-seen", title: stale ? "no heartbeat for a while" : null }, fmtAgo(w.last_seen_ms))
+      ]);
+    });
+    replaceChildren($("remote-workers"), rows);
+    setText("rm-workers", fmtInt(workers.length));
+    $("remote-workers-empty").hidden = workers.length > 0;
+    var more = $("remote-more");
+    var extra = workers.length - rows.length;
+    more.hidden = extra <= 0;
+    setText(more, extra > 0 ? "+" + fmtInt(extra) + " more " + (extra === 1 ? "worker" : "workers") : "");
   }
 
   function level(x) { return x >= 0.8 ? "bad" : x >= 0.5 ? "warn" : "ok"; }
