@@ -47,6 +47,8 @@ echo "==> feature tower: the layer (unit, doc, integration) and examples/service
 cargo clippy --locked -p helixrouter --all-targets --features tower -- -D warnings
 cargo test --locked -p helixrouter --features tower --lib --test tower_layer --test service_example
 cargo test --locked -p helixrouter --features tower --doc tower
+echo "==> scripts/service-bench.sh, tiny (the load test must keep running; bars not held at this size)"
+scripts/service-bench.sh target/service-bench-smoke --secs 0.5 --capacity-secs 0.3 --loads 0.5,2 --no-bars
 echo "==> browser test (headless Chromium against the real binary)"
 cargo build --locked --bin helixrouter
 (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)

@@ -30,6 +30,7 @@ async fn argon2_and_zstd_round_trip_in_every_mode() {
         app::Mode::Helix,
         app::Mode::SpawnBlocking,
         app::Mode::TowerShed,
+        app::Mode::TowerShedGlobal,
     ] {
         let svc = app::app(mode, router.clone());
 

@@ -10,10 +10,10 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use helixrouter::tower::{BoxError, HelixLayer, handle_error};
+use helixrouter::tower::{BUDGET_HEADER, BoxError, HelixLayer, budget_from_headers, handle_error};
 use helixrouter::{Router, WorkHint};
 use serde_json::json;
 use tower::ServiceBuilder;
@@ -25,17 +25,22 @@ pub enum Mode {
     Helix,
     /// `tokio::task::spawn_blocking`, nothing in front.
     SpawnBlocking,
-    /// `spawn_blocking` behind tower's `ConcurrencyLimitLayer` + `LoadShedLayer`.
+    /// `spawn_blocking` behind tower's `ConcurrencyLimitLayer` + `LoadShedLayer`,
+    /// added with `Router::layer`, so each route gets its own limit (what axum does
+    /// with a layer on a router).
     TowerShed,
+    /// The same two layers around the whole router: one limit shared by every route.
+    TowerShedGlobal,
 }
 
 impl Mode {
-    /// `helix`, `spawn_blocking` or `tower-shed`.
+    /// `helix`, `spawn_blocking`, `tower-shed` or `tower-shed-global`.
     pub fn parse(s: &str) -> Option<Mode> {
         match s {
             "helix" => Some(Mode::Helix),
             "spawn_blocking" => Some(Mode::SpawnBlocking),
             "tower-shed" => Some(Mode::TowerShed),
+            "tower-shed-global" => Some(Mode::TowerShedGlobal),
             _ => None,
         }
     }
@@ -50,10 +55,17 @@ struct AppState {
     router: Router,
 }
 
+/// The request's budget: its `x-request-budget-ms` header (the one `HelixLayer`
+/// admits by), else [`DEFAULT_BUDGET`].
+fn budget(headers: &HeaderMap) -> Duration {
+    budget_from_headers(headers, &HeaderName::from_static(BUDGET_HEADER)).unwrap_or(DEFAULT_BUDGET)
+}
+
 /// Runs `work` the way `mode` says; `Err` is the 503 to answer.
 async fn run<T: Send + 'static>(
     st: &AppState,
     class: &'static str,
+    headers: &HeaderMap,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, Response> {
     let unavailable = |why: String| (StatusCode::SERVICE_UNAVAILABLE, why).into_response();
@@ -61,14 +73,16 @@ async fn run<T: Send + 'static>(
         Mode::Helix => st
             .router
             .run(
-                WorkHint::of_class(class).budget_ms(DEFAULT_BUDGET.as_millis() as u64),
+                WorkHint::of_class(class).budget_ms(budget(headers).as_millis() as u64),
                 work,
             )
             .await
             .map_err(|e| unavailable(e.to_string())),
-        Mode::SpawnBlocking | Mode::TowerShed => tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| unavailable(e.to_string())),
+        Mode::SpawnBlocking | Mode::TowerShed | Mode::TowerShedGlobal => {
+            tokio::task::spawn_blocking(work)
+                .await
+                .map_err(|e| unavailable(e.to_string()))
+        }
     }
 }
 
@@ -86,20 +100,20 @@ pub fn hash_and_verify(password: &[u8]) -> (String, bool) {
     (phc, ok)
 }
 
-async fn hash(State(st): State<AppState>, body: Bytes) -> Response {
-    match run(&st, "/hash", move || hash_and_verify(&body)).await {
+async fn hash(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    match run(&st, "/hash", &headers, move || hash_and_verify(&body)).await {
         Ok((hash, verified)) => Json(json!({ "hash": hash, "verified": verified })).into_response(),
         Err(res) => res,
     }
 }
 
-async fn compress(State(st): State<AppState>, body: Bytes) -> Response {
+async fn compress(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let work = move || {
         let packed = zstd::encode_all(&body[..], 3).unwrap_or_default();
         let roundtrip = zstd::decode_all(&packed[..]).is_ok_and(|back| back == body);
         (body.len(), packed.len(), roundtrip)
     };
-    match run(&st, "/compress", work).await {
+    match run(&st, "/compress", &headers, work).await {
         Ok((original, compressed, roundtrip)) => Json(json!({
             "original": original, "compressed": compressed, "roundtrip": roundtrip,
         }))
@@ -108,17 +122,21 @@ async fn compress(State(st): State<AppState>, body: Bytes) -> Response {
     }
 }
 
-async fn decompress(State(st): State<AppState>, body: Bytes) -> Response {
-    match run(&st, "/decompress", move || zstd::decode_all(&body[..])).await {
+async fn decompress(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    match run(&st, "/decompress", &headers, move || {
+        zstd::decode_all(&body[..])
+    })
+    .await
+    {
         Ok(Ok(raw)) => raw.into_response(),
         Ok(Err(e)) => (StatusCode::BAD_REQUEST, format!("not zstd: {e}")).into_response(),
         Err(res) => res,
     }
 }
 
-async fn json_route(State(st): State<AppState>) -> Response {
+async fn json_route(State(st): State<AppState>, headers: HeaderMap) -> Response {
     let work = || json!({ "ok": true, "items": (0..16).collect::<Vec<u32>>() });
-    match run(&st, "/json", work).await {
+    match run(&st, "/json", &headers, work).await {
         Ok(v) => Json(v).into_response(),
         Err(res) => res,
     }
@@ -147,13 +165,24 @@ pub fn app(mode: Mode, router: Router) -> axum::Router {
                 .layer(HelixLayer::new(router).default_budget(DEFAULT_BUDGET)),
         ),
         Mode::SpawnBlocking => routes,
+        // The same stack both ways; only where it is applied differs.
         Mode::TowerShed => routes.layer(
             ServiceBuilder::new()
-                .layer(HandleErrorLayer::new(|_: BoxError| async {
-                    StatusCode::SERVICE_UNAVAILABLE
-                }))
+                .layer(HandleErrorLayer::new(unavailable))
                 .layer(tower::load_shed::LoadShedLayer::new())
                 .layer(tower::limit::ConcurrencyLimitLayer::new(tower_shed_limit())),
         ),
+        Mode::TowerShedGlobal => axum::Router::new().fallback_service(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(unavailable))
+                .layer(tower::load_shed::LoadShedLayer::new())
+                .layer(tower::limit::ConcurrencyLimitLayer::new(tower_shed_limit()))
+                .service(routes),
+        ),
     }
+}
+
+/// A shed (or any error of the tower stack) answered with a 503.
+async fn unavailable(_: BoxError) -> StatusCode {
+    StatusCode::SERVICE_UNAVAILABLE
 }

@@ -5,6 +5,7 @@
 //! cargo run --release --example service --features tower -- --addr 127.0.0.1:8080
 //! cargo run --release --example service --features tower -- --baseline spawn_blocking
 //! cargo run --release --example service --features tower -- --baseline tower-shed
+//! cargo run --release --example service --features tower -- --baseline tower-shed-global
 //! ```
 //!
 //! `scripts/service-bench.sh` drives all three modes open-loop.
@@ -15,7 +16,9 @@ use app::Mode;
 use helixrouter::{Router, RouterConfig};
 
 fn usage() -> ! {
-    eprintln!("usage: service [--addr HOST:PORT] [--baseline spawn_blocking|tower-shed]");
+    eprintln!(
+        "usage: service [--addr HOST:PORT] [--baseline spawn_blocking|tower-shed|tower-shed-global]"
+    );
     std::process::exit(2)
 }
 
