@@ -38,6 +38,18 @@ for pkg in helixrouter helix-lean-consumer; do
   fi
 done
 cargo run --locked -p helix-lean-consumer
+echo "==> the published package: cargo publish --dry-run, then the unpacked .crate built on its own (defaults and --no-default-features)"
+# --allow-dirty: generated, git-ignored files (node_modules, fuzz artifacts) may exist
+# on a developer's machine; the package contents are fixed by `include` in Cargo.toml.
+cargo publish --dry-run --locked -p helixrouter --allow-dirty
+cargo package --locked -p helixrouter --allow-dirty --no-verify
+unpacked="$(mktemp -d)"
+root="$PWD"
+tar -xzf target/package/helixrouter-0.1.0.crate -C "$unpacked"
+(cd "$unpacked"/helixrouter-0.1.0 \
+  && CARGO_TARGET_DIR="$root/target/package-check" cargo build --locked --no-default-features --lib \
+  && CARGO_TARGET_DIR="$root/target/package-check" cargo build --locked)
+rm -rf "$unpacked"
 echo "==> cargo test (library, binary and the helix-overload harness: unit, integration, doc; promtool and the binary run for real)"
 cargo test --locked --workspace --all-targets
 cargo test --locked --workspace --doc

@@ -35,6 +35,7 @@
 //! The README has the architecture sketch and the module map.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 pub mod autoscaler;

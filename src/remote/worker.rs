@@ -60,6 +60,7 @@ impl WorkerBuilder {
     ///
     /// [`RemoteError`] for a bad config or task name, no task registered, an
     /// unreachable server, or JetStream refusing the setup.
+    #[tracing::instrument(name = "worker_build", skip_all, fields(worker = %self.cfg.id, parallelism = self.cfg.parallelism))]
     pub async fn build(self) -> Result<Worker, RemoteError> {
         if let Some(e) = self.error {
             return Err(e);
@@ -168,6 +169,7 @@ impl Worker {
     /// # Errors
     ///
     /// Not in practice: lost connections and broken pulls are retried.
+    #[tracing::instrument(name = "worker_run", skip_all, fields(worker = %self.shared.cfg.id))]
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send,

@@ -96,6 +96,7 @@ impl RouterBuilder {
     ///
     /// [`BuildError::Config`] naming each broken field; with `remote`,
     /// [`BuildError::Remote`] when a task name is unusable or the server unreachable.
+    #[tracing::instrument(name = "router_build", skip_all, fields(cpu_parallelism = self.cfg.cpu_parallelism))]
     pub async fn build(self) -> Result<Router, BuildError> {
         #[cfg(feature = "remote")]
         if let Some(e) = self.error {

@@ -260,6 +260,7 @@ impl Router {
     }
 
     /// [`Router::shutdown`] with an explicit drain timeout.
+    #[tracing::instrument(name = "router_shutdown", skip(self))]
     pub async fn shutdown_with_timeout(&self, timeout: Duration) -> ShutdownReport {
         let deadline = tokio::time::Instant::now() + timeout;
         let first = !self.inner.shutting_down.swap(true, Relaxed);

@@ -58,6 +58,7 @@ impl ReloadState {
 /// Polls `path` every `interval` and applies each new valid patch to `router`;
 /// invalid or half-written content is logged (naming the problem) and skipped, and is
 /// retried when the file changes again. Runs until the router shuts down.
+#[tracing::instrument(name = "config_reload", skip(router, interval), fields(path = %path.display()))]
 pub async fn watch(router: Router, path: PathBuf, interval: Duration) {
     let mut state = ReloadState::default();
     let mut tick = tokio::time::interval(interval);

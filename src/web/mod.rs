@@ -185,6 +185,7 @@ pub async fn serve_on(
 /// # Errors
 ///
 /// When the listener's address cannot be read.
+#[tracing::instrument(name = "serve", skip_all)]
 pub async fn serve_on_with(
     listener: TcpListener,
     state: AppState,

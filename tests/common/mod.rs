@@ -18,10 +18,14 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tower::ServiceExt;
 
-/// A config whose routing is the deterministic heuristic (no learned overrides).
+/// A config whose routing is the deterministic heuristic on the hints as given: no
+/// learned overrides and no learned costs (in a debug build the kernels run far slower
+/// than their calibrated cost, so a learned cost would move the test jobs between
+/// strategies depending on the machine).
 pub fn heuristic_cfg() -> RouterConfig {
     RouterConfig {
         enable_neural: false,
+        enable_cost_learning: false,
         ..RouterConfig::default()
     }
 }
