@@ -84,23 +84,49 @@ async fn spin_worker(nats: &NatsServer) -> tokio::sync::oneshot::Sender<()> {
 }
 
 /// A `helixrouter worker` process serving the demo kinds.
-fn worker_process(nats: &NatsServer) -> Child {
-    Command::new(BIN)
-        .args([
-            "worker",
-            "--nats",
-            &nats.url(),
-            "--parallelism",
-            "1",
-            "--ack-wait-secs",
-            "1",
-        ])
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("worker process")
+/// A worker process killed (SIGKILL) and reaped when dropped, so a failing test leaves
+/// no worker behind.
+struct WorkerProc(Child);
+
+impl std::ops::Deref for WorkerProc {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for WorkerProc {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for WorkerProc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn worker_process(nats: &NatsServer) -> WorkerProc {
+    WorkerProc(
+        Command::new(BIN)
+            .args([
+                "worker",
+                "--nats",
+                &nats.url(),
+                "--parallelism",
+                "1",
+                "--ack-wait-secs",
+                "1",
+            ])
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("worker process"),
+    )
 }
 
 /// Waits until the router sees `n` live workers.
