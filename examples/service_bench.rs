@@ -15,7 +15,8 @@
 //!
 //! ```text
 //! scripts/service-bench.sh                 # full run, writes docs/service-bench/
-//! cargo run --release --features tower --example service_bench -- --secs 1 --loads 0.5,2 --out-dir target/service-bench
+//! cargo build --release --features tower --example service --example service_bench
+//! target/release/examples/service_bench --secs 1 --loads 0.5,2 --no-bars --out-dir target/service-bench
 //! ```
 
 use std::fmt::Write as _;

@@ -53,8 +53,8 @@ impl fmt::Display for JobKind {
     }
 }
 
-/// How a unit of work is executed. More strategies may be added (a remote one is
-/// planned), so matches outside this crate need a wildcard arm.
+/// How a unit of work is executed. More strategies may be added (as `Remote` was), so
+/// matches outside this crate need a wildcard arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]

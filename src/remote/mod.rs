@@ -13,7 +13,7 @@
 //! JetStream does the queueing: a work-queue stream ([`protocol::STREAM`]), one durable
 //! pull consumer per task name shared by every worker, explicit acks, in-progress acks
 //! for long tasks, bounded redelivery. Delivery is at-least-once; the router accepts one
-//! result per job and counts duplicates. See `shared/notes/nats.md` for the traps this
+//! result per job and counts duplicates. See the README's remote section for the JetStream traps this
 //! design avoids.
 //!
 //! # Examples

@@ -2,7 +2,7 @@
 //! consumers, runs them on a bounded pool of its own (panics caught), answers on each
 //! job's reply subject, and publishes a heartbeat with its capacity and load.
 //!
-//! JetStream details (see `shared/notes/nats.md`): one durable pull consumer per task
+//! JetStream details (the README's remote section lists the server 2.9 traps): one durable pull consumer per task
 //! name (filtered on that task's subject, so a work-queue stream accepts them all);
 //! pulls of one message at a time, taken only when a pool slot is free, so one worker
 //! never hoards; a job past its deadline is acked and answered `expired`, not run;
