@@ -17,7 +17,6 @@
 //
 // playwright-core is installed on first use (npm ci here, no browser download).
 
-import { spawn } from "node:child_process";
 import net from "node:net";
 
 import {
@@ -28,6 +27,7 @@ import {
   loadPlaywright,
   rmTree,
   sleep,
+  startProcess,
   startServer,
   tempDir,
   waitHealthy,
@@ -56,40 +56,6 @@ function digits(text) {
   const t = String(text).replace(/[^0-9]/g, "");
   assert(t.length > 0, `no number in ${JSON.stringify(text)}`);
   return Number(t);
-}
-
-/**
- * Starts a helper process (nats-server, a worker) with its output kept. Returns
- * { child, log(), exited(), stop() }; stop() sends SIGTERM and, after 8 s, SIGKILL.
- */
-function startProcess(cmd, args, { cwd, env } = {}) {
-  const child = spawn(cmd, args, { cwd, env: env || process.env, stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  const keep = (chunk) => {
-    out += chunk.toString();
-    if (out.length > 64 * 1024) out = out.slice(-48 * 1024);
-  };
-  child.stdout.on("data", keep);
-  child.stderr.on("data", keep);
-  let exited = null;
-  const done = new Promise((resolve) => {
-    child.on("exit", (code, signal) => resolve((exited = exited || { code, signal })));
-    // A command that cannot start (not installed) emits "error" and no "exit".
-    child.on("error", (e) => resolve((exited = exited || { error: String(e.message || e) })));
-  });
-  return {
-    child,
-    log: () => out,
-    exited: () => exited,
-    async stop() {
-      if (exited) return exited;
-      child.kill("SIGTERM");
-      const t = setTimeout(() => child.kill("SIGKILL"), 8000);
-      const r = await done;
-      clearTimeout(t);
-      return r;
-    },
-  };
 }
 
 /** Waits until 127.0.0.1:`port` accepts a TCP connection (`proc` must stay alive). */

@@ -64,6 +64,40 @@ export function helixBin() {
 }
 
 /**
+ * Starts a process (the binary, nats-server, a worker) with its output kept. Returns
+ * { child, log(), exited(), stop() }; stop() sends SIGTERM and, after 8 s, SIGKILL.
+ */
+export function startProcess(cmd, args, { cwd, env } = {}) {
+  const child = spawn(cmd, args, { cwd, env: env || process.env, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  const keep = (chunk) => {
+    out += chunk.toString();
+    if (out.length > 64 * 1024) out = out.slice(-48 * 1024);
+  };
+  child.stdout.on("data", keep);
+  child.stderr.on("data", keep);
+  let exited = null;
+  const done = new Promise((resolve) => {
+    child.on("exit", (code, signal) => resolve((exited = exited || { code, signal })));
+    // A command that cannot start (not installed) emits "error" and no "exit".
+    child.on("error", (e) => resolve((exited = exited || { error: String(e.message || e) })));
+  });
+  return {
+    child,
+    log: () => out,
+    exited: () => exited,
+    async stop() {
+      if (exited) return exited;
+      child.kill("SIGTERM");
+      const t = setTimeout(() => child.kill("SIGKILL"), 8000);
+      const r = await done;
+      clearTimeout(t);
+      return r;
+    },
+  };
+}
+
+/**
  * Starts the server on 127.0.0.1:`port` with a live simulated load. Returns
  * { child, base, log(), stop() }; stop() sends SIGTERM and, after 8 s, SIGKILL.
  */
@@ -80,38 +114,9 @@ export function startServer({ port, workDir, liveRate = 200 }) {
     HELIX_WEIGHTS_PATH: path.join(workDir, "w.json"),
   };
   delete env.HELIX_API_TOKEN;
-  const child = spawn(bin, [], { cwd: workDir, env, stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  const keep = (chunk) => {
-    out += chunk.toString();
-    if (out.length > 64 * 1024) out = out.slice(-48 * 1024);
-  };
-  child.stdout.on("data", keep);
-  child.stderr.on("data", keep);
-  let exited = null;
-  const done = new Promise((resolve) =>
-    child.on("exit", (code, signal) => {
-      exited = { code, signal };
-      resolve(exited);
-    }),
-  );
-  return {
-    child,
-    base: `http://127.0.0.1:${port}`,
-    log: () => out,
-    exited: () => exited,
-    async stop() {
-      if (exited) return exited;
-      child.kill("SIGTERM");
-      const t = setTimeout(() => child.kill("SIGKILL"), 8000);
-      const r = await done;
-      clearTimeout(t);
-      return r;
-    },
-  };
+  return { ...startProcess(bin, [], { cwd: workDir, env }), base: `http://127.0.0.1:${port}` };
 }
 
-/** Polls GET `base`/health until it answers {"status":"ok"} or `timeoutMs` passes. */
 export async function waitHealthy(server, timeoutMs = 60000) {
   const deadline = Date.now() + timeoutMs;
   let last = "no answer";
