@@ -68,7 +68,7 @@ pub(crate) struct Remote {
     /// wait for a free worker, result delivery), for the remote finish estimate.
     round_trip_ema_ns: AtomicU64,
     /// EWMA of publishing a job until the stream's ack, in ns: the transport alone.
-    publish_ema_ns: AtomicU64,
+    publish_low_ns: AtomicU64,
     epoch: Instant,
     counters: Counters,
 }
@@ -146,7 +146,7 @@ impl Remote {
             workers: Mutex::new(HashMap::new()),
             round_trip: LatencyWindow::default(),
             round_trip_ema_ns: AtomicU64::new(INITIAL_ROUND_TRIP_NS),
-            publish_ema_ns: AtomicU64::new(INITIAL_ROUND_TRIP_NS / 2),
+            publish_low_ns: AtomicU64::new(INITIAL_ROUND_TRIP_NS / 2),
             epoch: Instant::now(),
             counters: Counters::default(),
         });
@@ -178,7 +178,7 @@ impl Remote {
     /// low-water mark, not a mean: on a saturated router the publish waits for a CPU,
     /// and that wait is the local machine's, which offloading relieves, not the link's.
     pub(crate) fn transport_ns(&self) -> u64 {
-        self.publish_ema_ns.load(Relaxed).saturating_mul(2)
+        self.publish_low_ns.load(Relaxed).saturating_mul(2)
     }
 
     /// Estimated time from now until a job of task `name` costing `cost_ns` finishes
@@ -252,7 +252,7 @@ impl Remote {
                 self.counters.sent.fetch_add(1, Relaxed);
                 let took = t0.elapsed().as_nanos() as u64;
                 let _ = self
-                    .publish_ema_ns
+                    .publish_low_ns
                     .fetch_update(Relaxed, Relaxed, |low| Some(low_water(low, took)));
                 Ok((id, rx))
             }

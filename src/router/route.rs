@@ -165,10 +165,9 @@ impl Inner {
         }
         let pressure = f64::from_bits(self.pressure_score.load(Relaxed));
         let local_finish = self.pool.estimate_finish_ns(est.admit_ns);
-        let go = local_finish > budget
-            || pressure >= rc.offload_pressure
-            || remote_finish < local_finish;
-        go.then_some(RemoteRoute {
+        // `remote_finish <= budget` here, so a local finish over budget is covered by
+        // "sooner there".
+        (remote_finish < local_finish || pressure >= rc.offload_pressure).then_some(RemoteRoute {
             class,
             cost_ns: est.policy_ns,
         })
