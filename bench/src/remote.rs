@@ -28,7 +28,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::executor::{ClassRt, StepShared};
-use super::runner::{StepPlan, ThreadCpu, run_step};
+use super::runner::{StepPlan, ThreadCpu, run_step, stat_cpu_ticks};
 use super::stats::{Quantiles, Tally, summarize};
 use super::workload::{Mix, WorkKind, execute};
 use super::{Capacity, ExecutorKind, HarnessError, HintScenario, MachineInfo, Schedule};
@@ -248,10 +248,7 @@ fn process_ticks(processes: &[(String, u32)]) -> Vec<(String, Option<u64>)> {
         .map(|(label, pid)| {
             let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat"))
                 .ok()
-                .and_then(|s| {
-                    let rest: Vec<&str> = s.get(s.rfind(')')? + 1..)?.split_whitespace().collect();
-                    Some(rest.get(11)?.parse::<u64>().ok()? + rest.get(12)?.parse::<u64>().ok()?)
-                });
+                .and_then(|s| stat_cpu_ticks(&s));
             (label.clone(), ticks)
         })
         .collect()

@@ -45,6 +45,16 @@ pub struct ThreadCpu {
 /// Clock ticks per second of `/proc/*/stat` times (`USER_HZ`, 100 on Linux).
 const USER_HZ: f64 = 100.0;
 
+/// `utime + stime` ticks of a `/proc/<pid>/stat` or `/proc/<pid>/task/<tid>/stat` line
+/// (fields 14 and 15, counted after the parenthesised name, which may hold spaces).
+pub(crate) fn stat_cpu_ticks(stat: &str) -> Option<u64> {
+    let rest: Vec<&str> = stat
+        .get(stat.rfind(')')? + 1..)?
+        .split_whitespace()
+        .collect();
+    Some(rest.get(11)?.parse::<u64>().ok()? + rest.get(12)?.parse::<u64>().ok()?)
+}
+
 /// `(tid, name, utime + stime ticks)` of every thread of this process, from
 /// `/proc/self/task` (empty where that does not exist).
 fn thread_ticks() -> Vec<(u64, String, u64)> {
@@ -58,11 +68,7 @@ fn thread_ticks() -> Vec<(u64, String, u64)> {
         let open = stat.find('(')?;
         let close = stat.rfind(')')?;
         let name = stat.get(open + 1..close)?.to_owned();
-        let rest: Vec<&str> = stat.get(close + 1..)?.split_whitespace().collect();
-        // After the name: state is field 3, utime field 14, stime field 15.
-        let utime: u64 = rest.get(11)?.parse().ok()?;
-        let stime: u64 = rest.get(12)?.parse().ok()?;
-        Some((tid, name, utime + stime))
+        Some((tid, name, stat_cpu_ticks(&stat)?))
     })
     .collect()
 }
@@ -81,9 +87,7 @@ fn machine_and_self_ticks() -> Option<(u64, u64)> {
         .iter()
         .map(|&i| f.get(i).copied().unwrap_or(0))
         .sum();
-    let me = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let rest: Vec<&str> = me.get(me.rfind(')')? + 1..)?.split_whitespace().collect();
-    let mine = rest.get(11)?.parse::<u64>().ok()? + rest.get(12)?.parse::<u64>().ok()?;
+    let mine = stat_cpu_ticks(&std::fs::read_to_string("/proc/self/stat").ok()?)?;
     Some((busy, mine))
 }
 
@@ -363,6 +367,13 @@ mod tests {
         assert_eq!(g[1].group, "helix-cpu");
         assert_eq!(g[1].threads, 2);
         assert!((g[1].cpu_secs - 2.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn stat_ticks_are_read_after_a_name_with_spaces_and_parentheses() {
+        let stat = "42 (tokio rt) (x)) S 1 42 42 0 -1 4194560 100 0 0 0 150 25 0 0 20 0";
+        assert_eq!(stat_cpu_ticks(stat), Some(175));
+        assert_eq!(stat_cpu_ticks("42 (short) S 1"), None);
     }
 
     #[test]
