@@ -220,6 +220,12 @@ pub enum DecisionSource {
     QueueFull,
     /// The job was shed (strategy `drop`) because the router is shutting down.
     Shutdown,
+    /// A queued job was shed (strategy `drop`, a second entry for the job) to let work
+    /// with earlier deadlines in the CPU pool's queue finish in time.
+    Evicted,
+    /// A queued job was shed (strategy `drop`, a second entry for the job) because it
+    /// could no longer finish within its budget when its turn came.
+    Expired,
 }
 
 impl DecisionSource {
@@ -232,6 +238,8 @@ impl DecisionSource {
             DecisionSource::Admission => "admission",
             DecisionSource::QueueFull => "queue_full",
             DecisionSource::Shutdown => "shutdown",
+            DecisionSource::Evicted => "evicted",
+            DecisionSource::Expired => "expired",
         }
     }
 }
@@ -243,10 +251,10 @@ impl fmt::Display for DecisionSource {
 }
 
 /// The record of one routing decision, broadcast to subscribers and kept in a
-/// bounded log. It says what finally happened to the job when it was routed: where it
-/// runs, or that it was shed (`strategy` = `drop`) and why (`source`). A job admitted to
-/// a queue can still be shed later (its deadline passed while it waited); that shows
-/// in the stats, not here.
+/// bounded log. It says what happened to the job when it was routed: where it runs, or
+/// that it was shed (`strategy` = `drop`) and why (`source`). A job admitted to a queue
+/// and shed there later (evicted, or its deadline passed while it waited) gets a second
+/// entry, `drop` with source `evicted` or `expired`, so every shed shows in the feed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RoutingDecision {
     /// The job's id (or the `WorkHint` id for user work).

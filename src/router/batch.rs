@@ -29,6 +29,8 @@ pub(crate) struct BatchEntry {
     /// Real-time deadline (the pool's clock).
     pub(crate) deadline: std::time::Instant,
     pub(crate) est_ns: u64,
+    /// `est_ns` rests on measured runs (see `PoolTask::learned`).
+    pub(crate) learned: bool,
     pub(crate) job: QueuedJob,
 }
 

@@ -13,11 +13,27 @@ use crate::policy::admission::{self, QueuedWork};
 pub(crate) struct PoolTask {
     /// Absolute deadline; the queue is ordered by it (earliest first).
     pub(crate) deadline: Instant,
-    /// Estimated CPU time in nanoseconds (the caller's `compute_cost`, summed for a batch).
+    /// Estimated CPU time in nanoseconds that admission plans with (the job's admission
+    /// estimate from its class's model, or its hint; summed for a batch).
     pub(crate) est_ns: u64,
+    /// True when `est_ns` rests on measured run times: it is used as it is. Otherwise
+    /// (a hint taken as given) it is scaled by the pool's observed slowdown, and the
+    /// run teaches the slowdown.
+    pub(crate) learned: bool,
+    /// Set by the pool when admission would have shed the task on its estimate and the
+    /// caller's probe callback let it in anyway: it is never evicted nor shed as late,
+    /// so its run is measured.
+    pub(crate) probe: bool,
     /// Runs the work (`Exec::Run`) or sheds it (`Exec::Shed`), recording the outcome
-    /// and delivering the result either way. Called exactly once.
+    /// and delivering the result either way. Called exactly once, by [`PoolTask::finish`].
     pub(crate) job: QueuedJob,
+}
+
+impl PoolTask {
+    /// Runs or sheds the task (see [`QueuedJob`]); true when work ran.
+    pub(crate) fn finish(self, exec: Exec) -> bool {
+        (self.job)(exec, self.probe)
+    }
 }
 
 /// Why the pool did not take a task.
@@ -33,14 +49,19 @@ pub(crate) enum PoolReject {
 
 struct Queued {
     deadline: Instant,
+    /// What the pool plans with: the task's estimate, times the slowdown observed when
+    /// it was queued unless the estimate is learned.
     est_ns: u64,
+    /// The task's own estimate when it is a hint taken as given (0 when learned): what
+    /// its run time teaches the slowdown with.
+    raw_ns: u64,
     task: PoolTask,
 }
 
 struct State {
     /// Waiting tasks sorted by deadline, FIFO among equal deadlines. Bounded by `queue_cap`.
     queue: VecDeque<Queued>,
-    /// (worker id, start, estimate) of each running task. Pushed when a worker takes a
+    /// (worker id, start, planned ns) of each running task. Pushed when a worker takes a
     /// task, removed when it finishes. At most `live` entries.
     running: Vec<(u64, Instant, u64)>,
     /// Next worker id.
@@ -52,7 +73,9 @@ struct State {
     /// Niceness new workers give themselves.
     nice: u8,
     queue_cap: usize,
-    /// EMA of actual / estimated run time of pool tasks (the pool's observed speed).
+    /// EMA of actual / estimated run time of pool tasks whose estimate is a hint taken
+    /// as given (the pool's observed speed against such hints). Learned estimates
+    /// already measure the run time, so they neither use it nor teach it.
     slowdown: f64,
     /// EMA of the run time of one pool task, in seconds (what a worker spends per task).
     service_secs: f64,
@@ -62,16 +85,19 @@ struct State {
 }
 
 impl State {
-    /// Expected time left of the running tasks at `now`, summed over workers, at the
-    /// pool's observed speed.
+    /// Expected time left of the running tasks at `now`, summed over workers.
     fn running_remaining_ns(&self, now: Instant) -> u64 {
         self.running
             .iter()
-            .map(|&(_, start, est)| {
-                let expected = (est as f64 * self.slowdown) as u64;
-                expected.saturating_sub(now.duration_since(start).as_nanos() as u64)
+            .map(|&(_, start, planned)| {
+                planned.saturating_sub(now.duration_since(start).as_nanos() as u64)
             })
             .sum()
+    }
+
+    /// True when a worker is free and nothing waits: a task queued now starts at once.
+    fn idle_slot(&self) -> bool {
+        self.queue.is_empty() && self.running.len() < self.target
     }
 }
 
@@ -159,13 +185,12 @@ impl CpuPool {
     pub(crate) fn estimate_finish_ns(&self, est_ns: u64) -> u64 {
         let st = self.lock();
         let now = Instant::now();
-        let slowdown = st.slowdown;
         admission::estimate_ns(&QueuedWork {
             running_remaining_ns: st.running_remaining_ns(now),
             ahead_ns: st.queue.iter().map(|q| q.est_ns).sum(),
             own_ns: est_ns,
             workers: st.target,
-            slowdown,
+            slowdown: 1.0,
         })
     }
 
@@ -243,10 +268,16 @@ impl CpuPool {
 
     /// Queues `task` if its deadline can be met (when `admission` is on), else returns
     /// it with the reason. Bounded by the queue cap either way; never blocks on work.
+    ///
+    /// Admission never sheds a task while a worker is free and nothing waits: it starts
+    /// at once and its run is measured, whatever its estimate says. When admission
+    /// would shed the newcomer on its estimate, `probe` (called under the pool's lock,
+    /// so it must be cheap) may let it in anyway as a probe.
     pub(crate) fn try_submit(
         &self,
-        task: PoolTask,
+        mut task: PoolTask,
         admission: bool,
+        probe: impl FnOnce() -> bool,
     ) -> Result<(), (PoolReject, PoolTask)> {
         let now = Instant::now();
         let mut st = self.lock();
@@ -256,56 +287,29 @@ impl CpuPool {
         if st.queue.len() >= st.queue_cap {
             return Err((PoolReject::QueueFull, task));
         }
+        let (est_ns, raw_ns) = if task.learned {
+            (task.est_ns, 0)
+        } else {
+            let scaled = (task.est_ns as f64 * st.slowdown.clamp(0.1, 100.0)) as u64;
+            (scaled, task.est_ns)
+        };
         let pos = st.queue.partition_point(|q| q.deadline <= task.deadline);
         let mut evicted = Vec::new();
-        if admission {
-            let slowdown = st.slowdown;
-            let base = QueuedWork {
-                running_remaining_ns: st.running_remaining_ns(now),
-                ahead_ns: st.queue.iter().take(pos).map(|q| q.est_ns).sum(),
-                own_ns: task.est_ns,
-                workers: st.target,
-                slowdown,
-            };
-            // Reused scratch buffers: admission allocates nothing in steady state.
-            let mut scratch = std::mem::take(&mut st.scratch);
-            let left = |d: Instant| d.saturating_duration_since(now).as_nanos() as u64;
-            scratch.suffix.clear();
-            scratch.suffix.push((task.est_ns, left(task.deadline)));
-            scratch.suffix.extend(
-                st.queue
-                    .iter()
-                    .skip(pos)
-                    .map(|q| (q.est_ns, left(q.deadline))),
-            );
-            admission::evictions_into(&base, &scratch.suffix, &mut scratch.heap, &mut scratch.out);
-            if scratch.out.contains(&0) {
-                st.scratch = scratch;
-                return Err((
-                    PoolReject::Unmeetable {
-                        estimated_ns: admission::estimate_ns(&base),
-                    },
-                    task,
-                ));
-            }
-            // Remove the evicted queued tasks (highest index first so indices stay valid).
-            scratch.out.sort_unstable_by(|a, b| b.cmp(a));
-            for &i in &scratch.out {
-                if let Some(q) = st.queue.remove(pos + i - 1) {
-                    evicted.push(q.task);
+        if admission && !st.idle_slot() {
+            match self.plan_admission(&mut st, now, pos, est_ns, task.deadline) {
+                Ok(out) => evicted = out,
+                Err(_) if probe() => task.probe = true,
+                Err(estimated_ns) => {
+                    return Err((PoolReject::Unmeetable { estimated_ns }, task));
                 }
-            }
-            st.scratch = scratch;
-            if !evicted.is_empty() {
-                self.inner.busy.fetch_sub(evicted.len(), Relaxed);
-                self.inner.evicted.fetch_add(evicted.len() as u64, Relaxed);
             }
         }
         st.queue.insert(
             pos,
             Queued {
                 deadline: task.deadline,
-                est_ns: task.est_ns,
+                est_ns,
+                raw_ns,
                 task,
             },
         );
@@ -316,9 +320,63 @@ impl CpuPool {
         self.inner.work.notify_one();
         // Shed outside the lock: each records its outcome and answers its caller.
         for t in evicted {
-            (t.job)(Exec::Shed(Shed::Evicted));
+            t.finish(Exec::Shed(Shed::Evicted));
         }
         Ok(())
+    }
+
+    /// Admission for a newcomer of `est_ns` due at `deadline`, to be queued at `pos`:
+    /// the queued tasks to evict so that it and the rest still meet their deadlines
+    /// (removed from the queue and returned), or, when the newcomer itself is the one
+    /// to shed, its estimated finish from now (ns). Probes are never evicted.
+    fn plan_admission(
+        &self,
+        st: &mut State,
+        now: Instant,
+        pos: usize,
+        est_ns: u64,
+        deadline: Instant,
+    ) -> Result<Vec<PoolTask>, u64> {
+        let base = QueuedWork {
+            running_remaining_ns: st.running_remaining_ns(now),
+            ahead_ns: st.queue.iter().take(pos).map(|q| q.est_ns).sum(),
+            own_ns: est_ns,
+            workers: st.target,
+            slowdown: 1.0,
+        };
+        // Reused scratch buffers: admission allocates nothing in steady state.
+        let mut scratch = std::mem::take(&mut st.scratch);
+        let left = |d: Instant| d.saturating_duration_since(now).as_nanos() as u64;
+        scratch.suffix.clear();
+        scratch.suffix.push((est_ns, left(deadline)));
+        // A probe behind the newcomer must run: it counts as work ahead of nothing and
+        // as never late, so it is never the one evicted.
+        scratch.suffix.extend(st.queue.iter().skip(pos).map(|q| {
+            if q.task.probe {
+                (0, u64::MAX)
+            } else {
+                (q.est_ns, left(q.deadline))
+            }
+        }));
+        admission::evictions_into(&base, &scratch.suffix, &mut scratch.heap, &mut scratch.out);
+        if scratch.out.contains(&0) {
+            st.scratch = scratch;
+            return Err(admission::estimate_ns(&base));
+        }
+        // Remove the evicted queued tasks (highest index first so indices stay valid).
+        scratch.out.sort_unstable_by(|a, b| b.cmp(a));
+        let mut evicted = Vec::with_capacity(scratch.out.len());
+        for &i in &scratch.out {
+            if let Some(q) = st.queue.remove(pos + i - 1) {
+                evicted.push(q.task);
+            }
+        }
+        st.scratch = scratch;
+        if !evicted.is_empty() {
+            self.inner.busy.fetch_sub(evicted.len(), Relaxed);
+            self.inner.evicted.fetch_add(evicted.len() as u64, Relaxed);
+        }
+        Ok(evicted)
     }
 
     fn worker(&self, id: u64) {
@@ -338,22 +396,20 @@ impl CpuPool {
             };
             self.inner.queued.store(st.queue.len(), Relaxed);
             let now = Instant::now();
-            let expected = Duration::from_nanos((q.est_ns as f64 * st.slowdown) as u64);
-            if now + expected > q.deadline + Duration::from_millis(1) && !st.closed {
+            if !st.closed && !q.task.probe && too_late(&q, now, st.queue.is_empty()) {
                 // It can no longer finish in time: shed it rather than spend the CPU.
                 self.inner.busy.fetch_sub(1, Relaxed);
                 self.inner.shed_in_queue.fetch_add(1, Relaxed);
                 drop(st);
-                (q.task.job)(Exec::Shed(Shed::Late {
-                    run_ns: expected.as_nanos() as u64,
-                }));
+                q.task.finish(Exec::Shed(Shed::Late { run_ns: q.est_ns }));
                 st = self.lock();
                 continue;
             }
             st.running.push((id, now, q.est_ns));
             self.inner.running.fetch_add(1, Relaxed);
             drop(st);
-            let ran = (q.task.job)(Exec::Run);
+            let raw_ns = q.raw_ns;
+            let ran = q.task.finish(Exec::Run);
             let took = now.elapsed().as_nanos() as f64;
             st = self.lock();
             self.inner.running.fetch_sub(1, Relaxed);
@@ -369,8 +425,8 @@ impl CpuPool {
             } else {
                 st.service_secs + 0.05 * (secs - st.service_secs)
             };
-            if q.est_ns >= 10_000 {
-                let ratio = (took / q.est_ns as f64).clamp(0.1, 100.0);
+            if raw_ns >= 10_000 {
+                let ratio = (took / raw_ns as f64).clamp(0.1, 100.0);
                 st.slowdown += 0.05 * (ratio - st.slowdown);
             }
         }
@@ -397,6 +453,19 @@ impl CpuPool {
         }
         true
     }
+}
+
+/// True when the task `q`, taken by a worker at `now`, can no longer finish in time and
+/// should be shed instead of run: its deadline has passed, or its planned run time
+/// would overshoot it (by more than a millisecond) while other work waits that could
+/// use the worker. With nothing else waiting it runs on its estimate, and its run is
+/// measured: an estimate alone never sheds work a free worker could take.
+fn too_late(q: &Queued, now: Instant, nothing_waits: bool) -> bool {
+    if now >= q.deadline {
+        return true;
+    }
+    let expected = Duration::from_nanos(q.est_ns);
+    !nothing_waits && now + expected > q.deadline + Duration::from_millis(1)
 }
 
 /// Gives the calling thread niceness `nice` (0..=19) so async workers win the cores.
@@ -438,12 +507,14 @@ mod tests {
         let task = PoolTask {
             deadline: Instant::now() + Duration::from_secs(5),
             est_ns: 1,
-            job: Box::new(move |_| {
+            learned: false,
+            probe: false,
+            job: Box::new(move |_, _| {
                 tx.send(own_nice()).unwrap();
                 true
             }),
         };
-        assert!(pool.try_submit(task, true).is_ok());
+        assert!(pool.try_submit(task, true, || false).is_ok());
         assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), 10);
         assert_eq!(own_nice(), 0, "the caller's thread is untouched");
         assert!(pool.close(Duration::from_secs(5)));

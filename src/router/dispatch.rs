@@ -26,10 +26,11 @@ use crate::strategies::execute_job;
 use crate::types::{DecisionSource, Job, JobKind, Output, Strategy};
 
 /// A queued unit of work as the pool and the batcher hold it: called exactly once,
-/// with [`Exec::Run`] to run it or [`Exec::Shed`] to shed it; either way it records
-/// the outcome and answers its caller. Returns true when work actually ran (not shed,
-/// not cancelled), so the pool learns its speed from real runs only.
-pub(crate) type QueuedJob = Box<dyn FnOnce(Exec) -> bool + Send>;
+/// with [`Exec::Run`] to run it or [`Exec::Shed`] to shed it, and whether it was
+/// admitted as a probe (`true`: its end frees its class's probe slot); either way it
+/// records the outcome and answers its caller. Returns true when work actually ran
+/// (not shed, not cancelled), so the pool learns its speed from real runs only.
+pub(crate) type QueuedJob = Box<dyn FnOnce(Exec, bool) -> bool + Send>;
 
 /// Where a queued job's result goes.
 type Reply<T> = oneshot::Receiver<Result<T, Rejected>>;
@@ -87,6 +88,15 @@ impl Shed {
         }
     }
 
+    /// The decision-feed source of a job shed after it was queued, for this reason.
+    pub(crate) fn queued_source(self) -> DecisionSource {
+        match self {
+            Shed::Evicted => DecisionSource::Evicted,
+            Shed::Late { .. } => DecisionSource::Expired,
+            other => other.source(),
+        }
+    }
+
     /// The decision-feed source of a job shed at routing time for this reason.
     pub(crate) fn source(self) -> DecisionSource {
         match self {
@@ -108,6 +118,13 @@ pub(crate) struct Timing {
     pub(crate) budget_ms: u64,
     /// The work's class, when it has one: its run time is then measured and learned.
     pub(crate) class: Option<ClassId>,
+    /// The caller's cost hint (ns, 0 = none) and size: what the class's ratio and
+    /// units models learn from when the run is measured.
+    pub(crate) hint_ns: u64,
+    pub(crate) units: Option<u64>,
+    /// True for a probe: a job admission would have shed on its estimate that runs
+    /// anyway to measure it. Its end frees the class's probe slot.
+    pub(crate) probe: bool,
 }
 
 impl Timing {
@@ -178,6 +195,8 @@ struct Plan {
     timing: Timing,
     /// The cost admission and batch caps plan with (a high quantile once learned).
     admit_ns: u64,
+    /// `admit_ns` rests on measured runs (the pool does not scale it by its slowdown).
+    learned: bool,
     admission: bool,
 }
 
@@ -211,15 +230,17 @@ impl Router {
         // quanta's TSC clock costs a fraction of `std::time::Instant::now()` here.
         let start = quanta::Instant::now();
         let mut hint = hint;
+        let hint_ns = hint.compute_cost;
         let cfg = inner.effective.load();
-        // The class's learned cost replaces (or blends with) the caller's guess.
-        let (class, entry, admit_ns, unknown) = match hint.class {
-            None => (None, None, hint.compute_cost, false),
+        // The class's model turns the job's own facts (its hint, its size) into the
+        // cost it is routed on.
+        let (class, entry, admit_ns, unknown, learned) = match hint.class {
+            None => (None, None, hint.compute_cost, false, false),
             Some(name) => {
                 let (id, entry) = inner.classes.resolve(name);
-                let est = entry.estimate(hint.compute_cost, cfg.enable_cost_learning);
+                let est = entry.estimate(hint_ns, hint.units, cfg.enable_cost_learning);
                 hint.compute_cost = est.policy_ns;
-                (Some(id), Some(entry), est.admit_ns, est.unknown)
+                (Some(id), Some(entry), est.admit_ns, est.unknown, est.learned)
             }
         };
         let timing = Timing {
@@ -227,6 +248,9 @@ impl Router {
             budget_ns: hint.budget_ns(),
             budget_ms: hint.latency_budget_ms,
             class,
+            hint_ns,
+            units: hint.units,
+            probe: false,
         };
         if inner.shutting_down.load(Relaxed) {
             inner.count_routed(Strategy::Drop, &timing);
@@ -241,6 +265,7 @@ impl Router {
             route,
             timing,
             admit_ns,
+            learned,
             admission: cfg.enable_admission,
         };
         match route.strategy {
@@ -314,6 +339,8 @@ impl Router {
     }
 
     /// Submits the work to the CPU pool (admission decides at once) and waits for it.
+    /// Work of a class shed on its estimate runs anyway as a probe now and then (see
+    /// `ClassEntry::take_probe`), so an estimate that is too high gets measured.
     async fn pool_work<T, F>(&self, hint: &WorkHint, plan: Plan, work: F) -> Result<T, Rejected>
     where
         T: Send + 'static,
@@ -324,19 +351,24 @@ impl Router {
             route,
             timing,
             admit_ns,
+            learned,
             admission,
         } = plan;
-        let (job, rx) = self.queued_job(Strategy::CpuPool, timing, route.sample, work);
+        let (job, rx) = self.queued_job(Strategy::CpuPool, *hint, timing, route.sample, work);
         let task = PoolTask {
             deadline: timing.deadline(),
             est_ns: admit_ns,
+            learned,
+            probe: false,
             job,
         };
-        if let Err((why, task)) = inner.pool.try_submit(task, admission) {
+        let class = timing.class.and_then(|id| inner.classes.get(id));
+        let probe = || class.is_some_and(|c| c.take_probe());
+        if let Err((why, task)) = inner.pool.try_submit(task, admission, probe) {
             drop(task);
             let shed = Shed::from(why);
             inner.log_decision(hint, Strategy::Drop, shed.source(), &timing, route.busy);
-            inner.record_drop(Strategy::CpuPool, &timing, route.sample);
+            inner.record_routing_shed(Strategy::CpuPool, &timing, route.sample);
             return Err(shed.rejected(Strategy::CpuPool, timing.elapsed_ns(), timing.budget_ms));
         }
         inner.log_decision(hint, Strategy::CpuPool, route.source, &timing, route.busy);
@@ -361,13 +393,15 @@ impl Router {
             route,
             timing,
             admit_ns,
+            learned,
             admission,
         } = plan;
-        let (job, rx) = self.queued_job(Strategy::Batch, timing, route.sample, work);
+        let (job, rx) = self.queued_job(Strategy::Batch, *hint, timing, route.sample, work);
         let entry = BatchEntry {
             enqueued: tokio::time::Instant::now(),
             deadline: timing.deadline(),
             est_ns: admit_ns,
+            learned,
             job,
         };
         let queue = hint.kind.map_or(batch::CLASSES - 1, JobKind::index);
@@ -383,7 +417,7 @@ impl Router {
                 drop(entry);
                 let shed = Shed::QueueFull;
                 inner.log_decision(hint, Strategy::Drop, shed.source(), &timing, route.busy);
-                inner.record_drop(Strategy::Batch, &timing, route.sample);
+                inner.record_routing_shed(Strategy::Batch, &timing, route.sample);
                 return Err(shed.rejected(Strategy::Batch, timing.elapsed_ns(), timing.budget_ms));
             }
         }
@@ -392,10 +426,12 @@ impl Router {
 
     /// Wraps `work` for the pool or a batch: runs it (catching panics), sheds it, or —
     /// when its caller stopped waiting before it started — skips it; records the outcome
-    /// exactly once and sends the result to the returned receiver.
+    /// exactly once and sends the result to the returned receiver. A shed after
+    /// routing also goes to the decision feed, so the feed shows every shed.
     fn queued_job<T, F>(
         &self,
         strategy: Strategy,
+        hint: WorkHint,
         timing: Timing,
         sample: Option<Context>,
         work: F,
@@ -406,7 +442,8 @@ impl Router {
     {
         let (tx, rx) = oneshot::channel();
         let inner = Arc::clone(&self.inner);
-        let job = Box::new(move |exec: Exec| {
+        let job = Box::new(move |exec: Exec, probe: bool| {
+            let timing = Timing { probe, ..timing };
             let result = match exec {
                 Exec::Run if tx.is_closed() => {
                     inner.record_cancelled(strategy, &timing);
@@ -418,6 +455,7 @@ impl Router {
                     r.map_err(|_| Rejected::Panicked)
                 }
                 Exec::Shed(why) => {
+                    inner.log_decision(&hint, Strategy::Drop, why.queued_source(), &timing, 0);
                     inner.record_drop(strategy, &timing, sample);
                     Err(why.rejected(strategy, timing.elapsed_ns(), timing.budget_ms))
                 }
@@ -442,7 +480,8 @@ impl Router {
             .max()
             .unwrap_or_else(Instant::now);
         let est_ns = entries.iter().map(|e| e.est_ns).sum();
-        let job = Box::new(move |exec: Exec| {
+        let learned = entries.iter().all(|e| e.learned);
+        let job = Box::new(move |exec: Exec, _probe: bool| {
             let mut ran = false;
             for e in entries {
                 let member = match exec {
@@ -451,17 +490,20 @@ impl Router {
                     }
                     other => other,
                 };
-                ran |= (e.job)(member);
+                ran |= (e.job)(member, false);
             }
             ran
         });
         let task = PoolTask {
             deadline,
             est_ns,
+            learned,
+            probe: false,
             job,
         };
-        if let Err((why, task)) = self.inner.pool.try_submit(task, admission) {
-            (task.job)(Exec::Shed(Shed::from(why)));
+        // A batch is never a probe: its members' classes learn from their own runs.
+        if let Err((why, task)) = self.inner.pool.try_submit(task, admission, || false) {
+            task.finish(Exec::Shed(Shed::from(why)));
         }
     }
 }

@@ -41,6 +41,9 @@ pub struct ClassEstimate {
     /// Requests of this class shed so far by a layer in front of the router
     /// ([`Router::record_request_shed`]).
     pub requests_shed: u64,
+    /// The size this estimate is for ([`Router::class_estimate_for`]), `None` for the
+    /// class as a whole.
+    pub units: Option<u64>,
     /// The router's pressure score in [0, 1].
     pub pressure: f64,
 }
@@ -62,16 +65,55 @@ impl Router {
     /// # }
     /// ```
     pub fn class_estimate(&self, class: &'static str) -> ClassEstimate {
+        self.class_estimate_for(class, None)
+    }
+
+    /// [`Router::class_estimate`] for one unit of work of size `units` (bytes of its
+    /// body, pixels, rows; see [`crate::WorkHint::units`]): once the class has learned
+    /// how its run time grows with size, `cost_ns` and `cost_p90_ns` are this size's
+    /// prediction, and once the requests recorded with a size
+    /// ([`Router::record_request_for`]) are enough, so are `request_ns` and
+    /// `request_p90_ns`. Until then, and with `units` `None`, the class's figures.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use helixrouter::{Router, RouterConfig};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let router = Router::new(RouterConfig::default());
+    /// for i in 0..64u64 {
+    ///     let bytes = 1_024 << (i % 8);
+    ///     router.record_request_for("/upload", Some(bytes), Duration::from_nanos(50_000 + 100 * bytes));
+    /// }
+    /// let small = router.class_estimate_for("/upload", Some(1_024)).request_ns.unwrap();
+    /// let large = router.class_estimate_for("/upload", Some(1 << 20)).request_ns.unwrap();
+    /// assert!(small < 200_000 && large > 90_000_000, "{small} {large}");
+    /// # }
+    /// ```
+    pub fn class_estimate_for(&self, class: &'static str, units: Option<u64>) -> ClassEstimate {
         let inner = &self.inner;
         let (_, entry) = inner.classes.resolve(class);
         let (state, cost_samples) = entry.cost_state();
-        let cost = trusted(state, cost_samples, cost::TRUST_SAMPLES);
+        let class_cost = trusted(state, cost_samples, cost::TRUST_SAMPLES);
+        let cost = units
+            .and_then(|u| entry.units_estimate(u))
+            .or(class_cost);
         let request_samples = entry.request_samples.load(Relaxed);
-        let request = trusted(
+        let class_request = trusted(
             CostState(entry.request_cost.load(Relaxed)),
             request_samples,
             REQUEST_TRUST_SAMPLES,
         );
+        let request = units
+            .and_then(|u| {
+                let fit = *super::lock(&entry.request_units);
+                (fit.samples() >= REQUEST_TRUST_SAMPLES)
+                    .then(|| fit.estimate(u))
+                    .flatten()
+            })
+            .or(class_request);
         let pool_finish_ns = cost.and_then(|(typical, _)| {
             (typical >= inner.effective.load().spawn_threshold)
                 .then(|| inner.pool.estimate_finish_ns(typical))
@@ -86,6 +128,7 @@ impl Router {
             request_p90_ns: request.map(|r| r.1),
             pool_finish_ns,
             requests_shed: entry.requests_shed.load(Relaxed),
+            units,
             pressure: f64::from_bits(inner.pressure_score.load(Relaxed)),
         }
     }
@@ -93,6 +136,13 @@ impl Router {
     /// Folds one whole request of `class` that took `latency` (from arrival to response,
     /// as the caller measured it) into the class's learned request latency. Lock-free.
     pub fn record_request(&self, class: &'static str, latency: Duration) {
+        self.record_request_for(class, None, latency);
+    }
+
+    /// [`Router::record_request`] for a request of size `units`: also folded into the
+    /// class's fit of request latency against size (which takes a short lock), so
+    /// [`Router::class_estimate_for`] can judge each request by its own size.
+    pub fn record_request_for(&self, class: &'static str, units: Option<u64>, latency: Duration) {
         let (_, entry) = self.inner.classes.resolve(class);
         let ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
         let n = entry.request_samples.fetch_add(1, Relaxed);
@@ -100,6 +150,9 @@ impl Router {
         let _ = entry
             .request_cost
             .fetch_update(Relaxed, Relaxed, |s| Some(CostState(s).update(ns, n).0));
+        if let Some(u) = units {
+            super::lock(&entry.request_units).update(u, ns);
+        }
     }
 
     /// Counts one request of `class` shed before it ran (by a layer in front of the

@@ -35,6 +35,10 @@ pub struct WorkHint {
     /// The work class, whose cost the router learns (built-in kinds are classes named
     /// by [`JobKind::as_str`]). `None`: routed on `compute_cost` alone.
     pub class: Option<&'static str>,
+    /// The job's size in whatever the work grows with (bytes, pixels, rows), set by
+    /// [`WorkHint::units`]. A class learns a fixed part plus a cost per unit from the
+    /// runs that give one, and routes each job that gives no cost on its own size.
+    pub units: Option<u64>,
 }
 
 impl WorkHint {
@@ -47,6 +51,7 @@ impl WorkHint {
             latency_budget_ms: 100,
             kind: None,
             class: None,
+            units: None,
         }
     }
 
@@ -72,6 +77,25 @@ impl WorkHint {
     /// Sets the cost hint in nanoseconds (`0` = unknown).
     pub fn cost_ns(mut self, ns: u64) -> Self {
         self.compute_cost = ns;
+        self
+    }
+
+    /// Sets the job's size: any count its work grows with (bytes of a body, pixels of an
+    /// image, rows of a query). With a class and no cost hint, the router predicts the
+    /// job's cost from its size once the class has learned a fixed part and a cost per
+    /// unit (see [`crate::policy::cost`]); with a cost hint the hint wins. `0` is a size
+    /// (an empty body), not "unknown".
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use helixrouter::WorkHint;
+    /// let body = vec![0u8; 64 * 1024];
+    /// let hint = WorkHint::of_class("compress").units(body.len() as u64).budget_ms(50);
+    /// assert_eq!(hint.units, Some(65_536));
+    /// ```
+    pub fn units(mut self, n: u64) -> Self {
+        self.units = Some(n);
         self
     }
 
@@ -112,6 +136,7 @@ impl WorkHint {
             latency_budget_ms: job.latency_budget_ms,
             kind: Some(job.kind),
             class: Some(job.kind.as_str()),
+            units: None,
         }
     }
 }

@@ -58,6 +58,34 @@ impl Inner {
         }
     }
 
+    /// Records a job routed to `from` and shed while being dispatched (admission, a
+    /// full queue): the strategy mix counts it under `Drop`, the learner learns that
+    /// `from` led to a drop.
+    pub(crate) fn record_routing_shed(
+        &self,
+        from: Strategy,
+        timing: &Timing,
+        sample: Option<Context>,
+    ) {
+        self.reroute_to_drop(from, timing);
+        self.record_drop(Strategy::Drop, timing, None);
+        if let Some(ctx) = sample {
+            self.learning.offer(ctx, from, Outcome::Dropped);
+        }
+    }
+
+    /// Moves a job counted as routed to `from` over to `Drop`. `Drop` is counted before
+    /// `from` is uncounted, so `submitted` (their sum) never dips below the jobs that
+    /// ended.
+    fn reroute_to_drop(&self, from: Strategy, timing: &Timing) {
+        let stripe = self.stripe();
+        stripe.routed[Strategy::Drop.index()].fetch_add(1, Relaxed);
+        stripe.routed[from.index()].fetch_sub(1, Relaxed);
+        if let Some(c) = timing.class.and_then(|id| self.classes.get(id)) {
+            c.reroute(from, Strategy::Drop);
+        }
+    }
+
     /// Logs what happened to a job at routing time and, when someone listens,
     /// broadcasts it with its feed position.
     #[inline]
@@ -122,7 +150,7 @@ impl Inner {
                 stripe.late.fetch_add(1, Relaxed);
             }
             if let Some(c) = class {
-                c.record_run(run_ns);
+                c.record_run(run_ns, timing.hint_ns, timing.units);
                 c.record_completed(ns, late, at);
             }
             Outcome::Completed { latency_ns: ns }
@@ -133,6 +161,11 @@ impl Inner {
             }
             Outcome::Failed
         };
+        if timing.probe
+            && let Some(c) = class
+        {
+            c.probe_done();
+        }
         if let Some(ctx) = sample {
             self.learning.offer(ctx, strategy, outcome);
         }
@@ -143,6 +176,9 @@ impl Inner {
         self.stripe().dropped[strategy.index()].fetch_add(1, Relaxed);
         if let Some(c) = timing.class.and_then(|id| self.classes.get(id)) {
             c.record_dropped();
+            if timing.probe {
+                c.probe_done();
+            }
         }
         if let Some(ctx) = sample {
             self.learning.offer(ctx, strategy, Outcome::Dropped);
@@ -154,6 +190,9 @@ impl Inner {
         self.stripe().cancelled[strategy.index()].fetch_add(1, Relaxed);
         if let Some(c) = timing.class.and_then(|id| self.classes.get(id)) {
             c.record_cancelled();
+            if timing.probe {
+                c.probe_done();
+            }
         }
     }
 }

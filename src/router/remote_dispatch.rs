@@ -73,12 +73,16 @@ impl Router {
         };
         drop(task);
         let mut hint = hint;
+        let hint_ns = hint.compute_cost;
         hint.compute_cost = route.cost_ns;
         let timing = Timing {
             start,
             budget_ns: hint.budget_ns(),
             budget_ms: hint.latency_budget_ms,
             class: Some(route.class),
+            hint_ns,
+            units: hint.units,
+            probe: false,
         };
         // Counted before its result can be taken (only this future takes it).
         inner.count_routed(Strategy::Remote, &timing);

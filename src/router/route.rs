@@ -149,7 +149,7 @@ impl Inner {
         let rc = remote.config();
         // The work's class (`run_task` defaults it to the task's name).
         let (class, entry) = self.classes.resolve(hint.class.unwrap_or(name));
-        let est = entry.estimate(hint.compute_cost, cfg.enable_cost_learning);
+        let est = entry.estimate(hint.compute_cost, hint.units, cfg.enable_cost_learning);
         let floor = rc.min_cost_ns.max(
             remote
                 .transport_ns()

@@ -50,7 +50,7 @@ fn class_families(stats: &RouterStats) -> Vec<MetricFamily> {
     let classes = &stats.classes;
     let by_class = |c: &crate::router::ClassStats| vec![pair("class", &c.name)];
     type Count = fn(&crate::router::ClassStats) -> u64;
-    let counters: [(&str, &str, Count); 6] = [
+    let counters: [(&str, &str, Count); 7] = [
         (
             "helix_class_completed_total",
             "Jobs completed, by work class.",
@@ -80,6 +80,11 @@ fn class_families(stats: &RouterStats) -> Vec<MetricFamily> {
             "helix_class_cost_samples_total",
             "Measured runs the learned cost is built from, by work class.",
             |c| c.samples,
+        ),
+        (
+            "helix_class_probes_total",
+            "Jobs shed on their estimate that ran anyway to measure it, by work class.",
+            |c| c.probes,
         ),
     ];
     let mut fams: Vec<MetricFamily> = counters
@@ -112,7 +117,7 @@ fn class_families(stats: &RouterStats) -> Vec<MetricFamily> {
             .collect(),
     ));
     type Value = fn(&crate::router::ClassStats) -> Option<f64>;
-    let gauges: [(&str, &str, Value); 6] = [
+    let gauges: [(&str, &str, Value); 10] = [
         (
             "helix_class_learned_cost_seconds",
             "Typical run time learned from what ran, by work class.",
@@ -125,8 +130,28 @@ fn class_families(stats: &RouterStats) -> Vec<MetricFamily> {
         ),
         (
             "helix_class_hint_ratio",
-            "Caller's cost hint divided by the learned cost, by work class.",
+            "Caller's cost hint divided by the measured cost (typical), by work class.",
             |c| c.hint_ratio,
+        ),
+        (
+            "helix_class_cost_ratio",
+            "Ratio model: measured cost divided by the caller's per-job hint (typical), by work class.",
+            |c| c.ratio,
+        ),
+        (
+            "helix_class_fixed_cost_seconds",
+            "Units model: the fixed part of a job's cost, by work class.",
+            |c| c.fixed_ns.map(|n| n / 1e9),
+        ),
+        (
+            "helix_class_cost_per_unit_seconds",
+            "Units model: the cost per unit of a job's size, by work class.",
+            |c| c.ns_per_unit.map(|n| n / 1e9),
+        ),
+        (
+            "helix_class_residual_spread",
+            "Multiplicative spread of run times around their own prediction under the class's model in use, by work class.",
+            |c| c.residual_spread,
         ),
         (
             "helix_class_hint_mismatch",
@@ -151,6 +176,15 @@ fn class_families(stats: &RouterStats) -> Vec<MetricFamily> {
             .collect();
         fams.push(family(name, help, MetricType::GAUGE, ms));
     }
+    fams.push(family(
+        "helix_class_model",
+        "1 for the cost model a work class uses (ratio: per-job hints, units: per-job sizes, class: neither), by work class and model.",
+        MetricType::GAUGE,
+        classes
+            .iter()
+            .map(|c| gauge(1.0, vec![pair("class", &c.name), pair("model", c.model.as_str())]))
+            .collect(),
+    ));
     fams.push(family(
         "helix_class_overflow_total",
         "Class-name lookups beyond max_classes, which share the overflow class.",

@@ -208,15 +208,30 @@
     setStatsState("live", "ok");
   }
 
+  /**
+   * Where the jobs went: each strategy's routed jobs less those shed after routing
+   * (evicted or expired in a queue), and "drop" every shed job, so the mix never shows
+   * "drop 0" beside a non-zero dropped total.
+   */
+  function outcomeCounts(strategies) {
+    var shedAfter = 0;
+    strategies.forEach(function (x) { if (x.strategy !== "drop") shedAfter += x.dropped || 0; });
+    return strategies.map(function (x) {
+      var n = x.strategy === "drop" ? (x.routed || 0) + shedAfter : Math.max(0, (x.routed || 0) - (x.dropped || 0));
+      return { strategy: x.strategy, n: n };
+    });
+  }
+
   function renderDonut(strategies) {
     var total = 0;
-    strategies.forEach(function (x) { total += x.routed || 0; });
+    strategies = outcomeCounts(strategies);
+    strategies.forEach(function (x) { total += x.n; });
     var segs = $("donut-segments");
     var legend = $("donut-legend");
     var segNodes = [], legendNodes = [];
     var offset = 0;
     strategies.forEach(function (x) {
-      var share = total ? (x.routed || 0) / total : 0;
+      var share = total ? x.n / total : 0;
       var pct = share * 100;
       if (pct > 0) {
         var c = document.createElementNS("http://www.w3.org/2000/svg", "circle");
@@ -227,7 +242,7 @@
         // Start at 12 o'clock (offset 25) and go clockwise.
         c.setAttribute("stroke-dashoffset", (25 - offset).toFixed(3));
         var t = document.createElementNS("http://www.w3.org/2000/svg", "title");
-        t.textContent = strategyLabel(x.strategy) + ": " + fmtInt(x.routed) + " jobs (" + fmtPct(share) + ")";
+        t.textContent = strategyLabel(x.strategy) + ": " + fmtInt(x.n) + " jobs (" + fmtPct(share) + ")";
         c.appendChild(t);
         segNodes.push(c);
         offset += pct;
@@ -235,7 +250,7 @@
       legendNodes.push(h("li", { "data-s": x.strategy }, [
         h("span", { class: "sw", "aria-hidden": "true" }),
         h("span", null, strategyLabel(x.strategy)),
-        h("span", { class: "n", title: "jobs routed" }, fmtInt(x.routed) + " jobs"),
+        h("span", { class: "n", title: x.strategy === "drop" ? "jobs shed, at routing or later in a queue" : "jobs routed here and not shed" }, fmtInt(x.n) + " jobs"),
         h("span", { class: "p" }, total ? fmtPct(share) : "—")
       ]));
     });
@@ -255,6 +270,7 @@
       return h("tr", { "data-s": x.strategy, "data-strategy": x.strategy }, [
         h("td", null, chip(x.strategy)),
         h("td", { class: "num col-routed" }, fmtInt(x.routed)),
+        h("td", { class: "num col-shed", title: "shed after being routed here (evicted or expired in a queue; for drop, shed at routing)" }, fmtInt(x.dropped)),
         h("td", { class: "num", title: "window: " + fmtInt(l.window) + " samples" }, fmtInt(l.count)),
         cell(l.p50_us), cell(l.p95_us), cell(l.p99_us), cell(l.ema_us),
         cell(l.min_us, "col-min"), cell(l.max_us, "col-max")
@@ -276,6 +292,21 @@
                  : "hint is " + sig3(r) + "× above the learned cost";
   }
 
+  /** The class model's fit in a few characters: "×1.02 ±1.05", "30 µs + 12 ns/u ±1.10". */
+  function fitText(c) {
+    var spread = isNum(c.residual_spread) ? " ±" + sig3(c.residual_spread) : "";
+    if (c.model === "ratio" && isNum(c.ratio)) return "×" + fmtRatio(c.ratio) + spread;
+    if (c.model === "units" && isNum(c.ns_per_unit)) {
+      return fmtNs(c.fixed_ns || 0) + " + " + sig3(c.ns_per_unit) + " ns/u" + spread;
+    }
+    return spread ? spread.slice(1) : "—";
+  }
+  function fitTitle(c) {
+    if (c.model === "ratio") return "each job is routed on its own hint × " + fmtRatio(c.ratio) + " (measured ÷ hinted, from " + fmtInt(c.ratio_samples) + " runs)";
+    if (c.model === "units") return "each job is routed on " + fmtNs(c.fixed_ns || 0) + " + " + sig3(c.ns_per_unit) + " ns per unit of its size (from " + fmtInt(c.units_samples) + " runs)";
+    return "jobs give neither a cost nor a size: routed on the class's typical cost";
+  }
+
   // Class names come from callers: they are only ever inserted as text (h() makes
   // text nodes of strings) or as attribute values, never parsed as markup.
   function renderClasses(classes, overflow) {
@@ -294,9 +325,12 @@
       if (isNum(c.cost_p90_ns)) learned.setAttribute("title", "p90 " + fmtNs(c.cost_p90_ns) + (isNum(c.spread) ? " · spread ×" + sig3(c.spread) : ""));
       var p50 = dur(c.p50_us, fmtUs, "no completions yet");
       p50.className += " col-p50";
+      var model = String(c.model || "class");
       return h("tr", { class: c.mismatch ? "class-row mismatch" : "class-row", "data-class": name, "data-mismatch": String(!!c.mismatch) }, [
         h("th", { scope: "row", class: "col-name", title: name }, [h("span", { class: "class-name" }, name), badge]),
         h("td", { class: "num col-samples" }, fmtInt(c.samples)),
+        h("td", { class: "col-model" }, h("span", { class: "model-chip", "data-model": model }, model)),
+        h("td", { class: "num col-fit", title: fitTitle(c) }, fitText(c)),
         learned,
         isNum(c.hint_ns) ? h("td", { class: "num col-hint" }, withUnit(fmtNs(c.hint_ns)))
                          : h("td", { class: "num col-hint na" }, "none"),
