@@ -633,14 +633,19 @@ mod tests {
                 prop_assert!(within(e.policy_ns, truth, 0.10), "factor {factor} hint {hint}: {e:?}");
                 prop_assert!(e.admit_ns >= e.policy_ns);
             }
-            prop_assert_eq!(mismatched(s, 64), factor.log2().abs() > 1.6);
+            // Flagged beyond 3x either way (log2 3 = 1.58), with a margin for the noise.
+            if log_factor.abs() > 1.8 {
+                prop_assert!(mismatched(s, 64), "factor {factor} not flagged");
+            } else if log_factor.abs() < 1.4 {
+                prop_assert!(!mismatched(s, 64), "factor {factor} flagged");
+            }
         }
 
         #[test]
         fn the_units_model_recovers_fixed_and_per_unit_cost(
-            fixed_exp in 3.0f64..=6.0, span in 3.0f64..=10.0, seed in 1u64..u64::MAX
+            fixed_exp in 3.0f64..=6.0, span in 6.0f64..=10.0, seed in 1u64..u64::MAX
         ) {
-            // Fixed part 1 µs .. 1 ms; sizes log-uniform over 2^span, the per-unit cost
+            // Fixed part 1 µs .. 1 ms; sizes log-uniform over 2^span (64x .. 1024x), the per-unit cost
             // such that the variable part goes from a tenth of the fixed part to many
             // times it; ±10% noise per run.
             let fixed = 10f64.powf(fixed_exp);
