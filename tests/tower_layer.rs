@@ -1,5 +1,5 @@
-//! `HelixLayer` in front of mock services: admission, typed sheds, readiness, in-flight
-//! accounting and tokio's cooperative budget.
+//! `HelixLayer` in front of mock services: admission (by class, and by size within a
+//! class), typed sheds, readiness, in-flight accounting and tokio's cooperative budget.
 #![cfg(feature = "tower")]
 
 use std::convert::Infallible;
@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use helixrouter::tower::{HelixLayer, Shed, ShedReason};
+use helixrouter::tower::{Classification, HelixLayer, Shed, ShedReason};
 use helixrouter::{Router, RouterConfig};
 use http::Request;
 use tower::{Layer, Service, ServiceExt, service_fn};
@@ -21,6 +21,19 @@ fn req(path: &str, budget_ms: u64) -> Request<()> {
         .body(())
         .unwrap()
 }
+
+/// A request with a budget and, when `bytes` is given, a `content-length` (the default
+/// classifier's size).
+fn sized_req(path: &str, budget_ms: u64, bytes: Option<u64>) -> Request<()> {
+    let mut r = req(path, budget_ms);
+    if let Some(n) = bytes {
+        r.headers_mut()
+            .insert(http::header::CONTENT_LENGTH, n.into());
+    }
+    r
+}
+
+const MS: Duration = Duration::from_millis(1);
 
 #[tokio::test]
 async fn admits_under_budget() {
@@ -225,4 +238,141 @@ async fn no_spurious_not_ready_or_shed_when_the_coop_budget_is_spent() {
     })
     .await
     .unwrap();
+}
+
+#[tokio::test]
+async fn a_sized_class_sheds_its_huge_requests_and_admits_its_small_ones() {
+    let router = Router::new(RouterConfig::default());
+    // What `/upload` has taught the router: 200 µs plus 200 ns per byte, from requests
+    // of 1 KiB to 128 KiB (0.4 ms to 26 ms).
+    for i in 0..64u64 {
+        let bytes = 1_024 << (i % 8);
+        let latency = Duration::from_nanos(200_000 + 200 * bytes);
+        router.record_request_for("/upload", Some(bytes), latency);
+    }
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    let svc = HelixLayer::new(router.clone()).layer(service_fn(move |_: Request<()>| {
+        seen.fetch_add(1, SeqCst);
+        async { Ok::<_, Infallible>("stored") }
+    }));
+
+    // 4 MiB: the size fit predicts ~0.8 s, which no 100 ms budget fits.
+    let huge = 4u64 << 20;
+    let err = svc
+        .clone()
+        .oneshot(sized_req("/upload", 100, Some(huge)))
+        .await
+        .unwrap_err();
+    let shed = err.downcast::<Shed>().expect("a typed shed");
+    assert_eq!((shed.class, shed.units), ("/upload", Some(huge)));
+    match shed.reason {
+        ShedReason::OverBudget { predicted, budget } => {
+            assert!(predicted >= 400 * MS, "{predicted:?}");
+            assert_eq!(budget, 100 * MS);
+        }
+        other => panic!("expected OverBudget, got {other:?}"),
+    }
+    assert!(shed.to_string().contains("of size 4194304"), "{shed}");
+    assert_eq!(
+        calls.load(SeqCst),
+        0,
+        "the shed request never reached the service"
+    );
+    assert_eq!(router.requests_shed("/upload"), 1);
+
+    // The class as a whole (a few ms) fits: without a size the same request is admitted,
+    // as every request of the class was before sizes.
+    let whole = router.class_estimate("/upload");
+    let whole_p90 = whole.request_p90_ns.unwrap();
+    assert!((2_000_000..100_000_000).contains(&whole_p90), "{whole:?}");
+    assert_eq!(
+        svc.clone()
+            .oneshot(sized_req("/upload", 100, None))
+            .await
+            .ok(),
+        Some("stored")
+    );
+    // Small requests of the same class are admitted on their own size, even with a
+    // budget the class as a whole does not fit.
+    let small = router.class_estimate_for("/upload", Some(2_048));
+    assert!(small.request_p90_ns.unwrap() < 2_000_000, "{small:?}");
+    for _ in 0..8 {
+        let out = svc
+            .clone()
+            .oneshot(sized_req("/upload", 2, Some(2_048)))
+            .await;
+        assert_eq!(out.ok(), Some("stored"));
+    }
+    assert_eq!(calls.load(SeqCst), 9);
+    assert_eq!(router.requests_shed("/upload"), 1);
+}
+
+#[tokio::test]
+async fn answered_requests_are_recorded_with_their_size() {
+    let router = Router::new(RouterConfig::default());
+    // The class as a whole is slow (30 ms)...
+    for _ in 0..64 {
+        router.record_request("/sized", 30 * MS);
+    }
+    // ...but the requests that come through the layer with a size answer at once.
+    let layer = HelixLayer::new(router.clone());
+    let svc = layer.layer(service_fn(|_: Request<()>| async {
+        Ok::<_, Infallible>("ok")
+    }));
+    for i in 0..helixrouter::router::REQUEST_TRUST_SAMPLES {
+        let bytes = 1_024 << (i % 4);
+        let out = svc
+            .clone()
+            .oneshot(sized_req("/sized", 1_000, Some(bytes)))
+            .await;
+        assert_eq!(out.ok(), Some("ok"));
+    }
+    // The size fit learned only from what the layer recorded with a size.
+    let sized = router.class_estimate_for("/sized", Some(2_048));
+    assert!(sized.request_ns.unwrap() < 1_000_000, "{sized:?}");
+    let whole = router.class_estimate("/sized");
+    assert!(whole.request_ns.unwrap() > 5_000_000, "{whole:?}");
+    assert_eq!(
+        whole.request_samples,
+        64 + helixrouter::router::REQUEST_TRUST_SAMPLES
+    );
+}
+
+#[tokio::test]
+async fn a_closure_classifier_gives_a_pair_or_a_sized_classification() {
+    let router = Router::new(RouterConfig::default());
+    for i in 0..64u64 {
+        let rows = 100 << (i % 4);
+        router.record_request_for("/query", Some(rows), Duration::from_micros(10 * rows));
+    }
+    // Today's form: `(class, budget)`, no size; the class as a whole is judged.
+    let pair = HelixLayer::with_classifier(router.clone(), |_: &Request<()>| ("/query", 50 * MS))
+        .layer(service_fn(|_: Request<()>| async {
+            Ok::<_, Infallible>("rows")
+        }));
+    assert!(pair.oneshot(req("/query?rows=1000000", 50)).await.is_ok());
+    // A classifier that knows the size (here from the query string).
+    let rows_of = |req: &Request<()>| {
+        let c = Classification::new("/query", 50 * MS);
+        let rows = req
+            .uri()
+            .query()
+            .and_then(|q| q.strip_prefix("rows="))
+            .and_then(|n| n.parse().ok());
+        match rows {
+            Some(n) => c.units(n),
+            None => c,
+        }
+    };
+    let sized = HelixLayer::with_classifier(router.clone(), rows_of).layer(service_fn(
+        |_: Request<()>| async { Ok::<_, Infallible>("rows") },
+    ));
+    let err = sized
+        .clone()
+        .oneshot(req("/query?rows=1000000", 50))
+        .await
+        .unwrap_err();
+    assert_eq!(err.downcast::<Shed>().unwrap().units, Some(1_000_000));
+    assert!(sized.oneshot(req("/query?rows=100", 50)).await.is_ok());
 }

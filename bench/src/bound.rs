@@ -26,14 +26,18 @@
 //! true optimum (for preemptive cores, the setting every executor here runs in) lies
 //! between the two numbers.
 //!
-//! Both use CPU costs as given (the harness passes each class's *measured* kernel time,
-//! see [`crate::capacity`]), and no dispatch overhead: they are limits, not
-//! targets.
+//! Both use CPU costs as given, per job (the harness passes each class's *measured*
+//! kernel time, see [`crate::capacity`], times the job's size factor in the sized
+//! workload, see [`crate::sizes`]; [`schedule_jobs`] builds the jobs), and no dispatch
+//! overhead: they are limits, not targets.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use serde::{Deserialize, Serialize};
+
+use super::schedule::Schedule;
+use super::workload::{JobClass, Mix};
 
 /// One job as the bound sees it (all times in ns from the start of the step).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +58,26 @@ pub struct Bound {
     /// Jobs a clairvoyant preemptive EDF on the real cores finishes within budget: the
     /// optimum is at least this.
     pub feasible: u64,
+}
+
+/// The bound's view of `schedule`: each arrival released at its planned time, due at
+/// that time + its class's budget, costing `cost_ns` (per job, indexed like the
+/// arrivals; a job past its end costs 0).
+pub fn schedule_jobs(schedule: &Schedule, mix: &Mix, cost_ns: &[u64]) -> Vec<BoundJob> {
+    schedule
+        .arrivals
+        .iter()
+        .enumerate()
+        .map(|(i, a)| BoundJob {
+            release_ns: a.at_ns,
+            cost_ns: cost_ns.get(i).copied().unwrap_or(0),
+            deadline_ns: a.at_ns
+                + mix
+                    .classes
+                    .get(usize::from(a.class))
+                    .map_or(0, JobClass::budget_ns),
+        })
+        .collect()
 }
 
 /// Computes [`Bound`] for `jobs` on `cores` cores (see the module docs).
@@ -271,6 +295,23 @@ mod tests {
                 feasible: 6
             }
         );
+    }
+
+    #[test]
+    fn schedule_jobs_carry_per_job_costs_and_class_deadlines() {
+        let mix = Mix::standard();
+        let s = Schedule::generate(&mix, 2_000.0, std::time::Duration::from_millis(100), 3)
+            .unwrap();
+        let costs: Vec<u64> = (1..=s.arrivals.len() as u64).collect();
+        let jobs = schedule_jobs(&s, &mix, &costs);
+        assert_eq!(jobs.len(), s.arrivals.len());
+        for ((j, a), c) in jobs.iter().zip(&s.arrivals).zip(&costs) {
+            assert_eq!((j.release_ns, j.cost_ns), (a.at_ns, *c));
+            assert_eq!(
+                j.deadline_ns - j.release_ns,
+                mix.classes[usize::from(a.class)].budget_ns()
+            );
+        }
     }
 
     #[test]

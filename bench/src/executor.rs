@@ -14,7 +14,7 @@ use tower::util::BoxCloneService;
 use tower::{BoxError, Service, ServiceBuilder, ServiceExt};
 
 use super::HarnessError;
-use super::hints::{HintScenario, static_name};
+use super::hints::{HintScenario, JobHint};
 use super::remote::OverloadTask;
 use super::stats::{Outcome, completed_outcome};
 use super::workload::{JobClass, WorkKind, execute};
@@ -50,8 +50,8 @@ pub enum ExecutorKind {
 }
 
 impl ExecutorKind {
-    /// The executors of every hint scenario (HelixRouter variants run once per
-    /// scenario, the baselines once per load), in report order.
+    /// The executors of every scenario (HelixRouter variants run once per scenario, the
+    /// baselines once per load and workload), in report order.
     pub const ALL: [ExecutorKind; 5] = [
         ExecutorKind::HelixLearning,
         ExecutorKind::HelixStatic,
@@ -108,16 +108,23 @@ impl ExecutorKind {
         )
     }
 
-    /// Whether this executor runs in hint scenario `hints`, given that `first` is the
-    /// first scenario of the run: HelixRouter with cost learning off only with flat
-    /// hints, the other HelixRouter variants in every scenario, and the baselines
-    /// (which take no hint) once, in the first.
-    pub fn runs_in(self, hints: HintScenario, first: HintScenario) -> bool {
+    /// Whether this executor runs in scenario `hints` of a run of `scenarios` (in run
+    /// order): HelixRouter with cost learning off only with flat hints, the other
+    /// HelixRouter variants in every scenario, and the baselines (which take no hint)
+    /// once per workload ([`HintScenario::workload`]), in the first scenario of the run
+    /// with that workload: once on the fixed work, once more on the sized work when a
+    /// sized scenario runs.
+    pub fn runs_in(self, hints: HintScenario, scenarios: &[HintScenario]) -> bool {
         match self {
             ExecutorKind::HelixNoCostLearning => hints == HintScenario::Flat,
             ExecutorKind::HelixRemote => false,
             k if k.is_helix() => true,
-            _ => hints == first,
+            _ => {
+                scenarios
+                    .iter()
+                    .find(|h| h.workload() == hints.workload())
+                    == Some(&hints)
+            }
         }
     }
 }
@@ -238,8 +245,6 @@ impl StepShared {
 /// The per-class facts a job task needs, copied into it. Built once per run.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ClassRt {
-    /// The class name HelixRouter learns the cost under (leaked once per distinct name).
-    name: &'static str,
     work: WorkKind,
     cost_ns: u64,
     budget_ms: u64,
@@ -257,7 +262,6 @@ impl ClassRt {
 
     pub(crate) fn of(c: &JobClass) -> Self {
         ClassRt {
-            name: static_name(c),
             work: c.work,
             cost_ns: c.cost_ns,
             budget_ms: c.budget_ms,
@@ -270,17 +274,26 @@ impl ClassRt {
 #[derive(Debug)]
 pub(crate) struct WorkItem {
     class: ClassRt,
-    /// The cost hint HelixRouter gets (ns, 0 = unknown); the baselines ignore it.
-    hint_ns: u64,
+    /// What HelixRouter is told (class name, cost hint, size); the baselines ignore it.
+    hint: JobHint,
+    /// The work it runs, ns of nominal cost (the class's, or × its size factor).
+    cost_ns: u64,
     seed: u64,
     shared: Arc<StepShared>,
 }
 
 impl WorkItem {
-    pub(crate) fn new(class: ClassRt, hint_ns: u64, seed: u64, shared: Arc<StepShared>) -> Self {
+    pub(crate) fn new(
+        class: ClassRt,
+        hint: JobHint,
+        cost_ns: u64,
+        seed: u64,
+        shared: Arc<StepShared>,
+    ) -> Self {
         WorkItem {
             class,
-            hint_ns,
+            hint,
+            cost_ns,
             seed,
             shared,
         }
@@ -291,11 +304,7 @@ impl WorkItem {
         if self.shared.abandon.load(Ordering::Relaxed) {
             return None;
         }
-        Some(black_box(execute(
-            self.class.work,
-            self.class.cost_ns,
-            self.seed,
-        )))
+        Some(black_box(execute(self.class.work, self.cost_ns, self.seed)))
     }
 }
 
@@ -409,12 +418,17 @@ impl Exec {
     }
 
     async fn run(self, item: WorkItem, id: u64, scaling: f32) -> Ran {
-        let hint = |c: ClassRt| {
-            // Every scenario names the class; only the cost hint differs.
-            let mut hint = WorkHint::new(id, item.hint_ns)
-                .class(c.name)
+        let hint = |item: &WorkItem| {
+            // Every scenario names a class; the scenario decides which, the cost hint
+            // and the size.
+            let c = item.class;
+            let mut hint = WorkHint::new(id, item.hint.cost_ns)
+                .class(item.hint.class)
                 .budget_ms(c.budget_ms)
                 .scaling(scaling);
+            if let Some(n) = item.hint.units {
+                hint = hint.units(n);
+            }
             // Built-in kinds carry their kind, exactly as `Router::submit` does;
             // user closures carry none.
             hint.kind = c.work.job_kind();
@@ -422,12 +436,13 @@ impl Exec {
         };
         match self {
             Exec::Helix(router) => {
-                let hint = hint(item.class);
+                let hint = hint(&item);
                 helix_ran(router.run(hint, move || item.execute()).await)
             }
             Exec::HelixTask(router) => {
-                let hint = hint(item.class);
-                let task = OverloadTask::of_item(&item.class, item.seed, &item.shared);
+                let hint = hint(&item);
+                let task =
+                    OverloadTask::of_item(item.class.work(), item.cost_ns, item.seed, &item.shared);
                 helix_ran(router.run_task(hint, task).await)
             }
             Exec::Spawn => match tokio::spawn(async move { item.execute() }).await {
@@ -508,15 +523,24 @@ mod tests {
     }
 
     #[test]
-    fn cost_learning_off_runs_only_with_flat_hints_and_baselines_once() {
-        use HintScenario::{Exact, Flat, Noisy};
+    fn cost_learning_off_runs_only_with_flat_hints_and_baselines_once_per_workload() {
+        use HintScenario::{Exact, Flat, Noisy, OneClass, SizesExact, SizesUnits};
         let k = ExecutorKind::HelixNoCostLearning;
         assert!(k.is_helix() && !ExecutorKind::ALL.contains(&k));
-        assert!(k.runs_in(Flat, Exact) && !k.runs_in(Exact, Exact) && !k.runs_in(Noisy, Flat));
-        assert!(ExecutorKind::HelixStatic.runs_in(Noisy, Exact));
-        assert!(ExecutorKind::Spawn.runs_in(Exact, Exact));
-        assert!(!ExecutorKind::Spawn.runs_in(Flat, Exact));
-        assert!(ExecutorKind::TowerLimitShed.runs_in(Flat, Flat));
+        let all = [Exact, Flat, Noisy];
+        assert!(k.runs_in(Flat, &all) && !k.runs_in(Exact, &all) && !k.runs_in(Noisy, &all));
+        assert!(ExecutorKind::HelixStatic.runs_in(Noisy, &all));
+        assert!(ExecutorKind::Spawn.runs_in(Exact, &all));
+        assert!(!ExecutorKind::Spawn.runs_in(Flat, &all));
+        assert!(ExecutorKind::TowerLimitShed.runs_in(Flat, &[Flat, Exact]));
+        // A baseline runs in the first fixed-work and the first sized-work scenario.
+        let run = [OneClass, SizesUnits, Exact, SizesExact];
+        let spawn: Vec<_> = run
+            .into_iter()
+            .filter(|&h| ExecutorKind::Spawn.runs_in(h, &run))
+            .collect();
+        assert_eq!(spawn, vec![OneClass, SizesUnits]);
+        assert!(ExecutorKind::HelixLearning.runs_in(SizesExact, &run));
     }
 
     #[test]

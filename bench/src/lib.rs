@@ -29,30 +29,46 @@
 //! 5. **Starvation.** A task on the same runtime sleeps 1 ms in a loop and records how
 //!    late it wakes ([`PROBE_PERIOD`]); the same probe on an idle runtime is the
 //!    reference (Tokio's timer ticks in whole milliseconds, so idle lateness is not 0).
-//! 6. **Limit.** From the schedule and the measured costs, [`bound::goodput_bound`]
-//!    gives an upper bound on the on-time jobs any executor could reach on these cores,
-//!    and a feasible count a clairvoyant scheduler does reach (see [`bound`]).
+//! 6. **Limit.** From the schedule and the measured costs (per job: × the job's size
+//!    factor in the sized workload), [`bound::goodput_bound`] gives an upper bound on
+//!    the on-time jobs any executor could reach on these cores, and a feasible count a
+//!    clairvoyant scheduler does reach (see [`bound`]).
 //!
 //! # Executors
 //!
 //! See [`ExecutorKind`]: HelixRouter with learning on and off (through
 //! [`Router::run`](helixrouter::router::Router::run); built-in classes carry their
 //! [`JobKind`](helixrouter::types::JobKind) exactly as `Router::submit` would, and every
-//! job names its work class with the mix's class name), everything `tokio::spawn`,
+//! job names its work class: the mix's class name, except in the one-class scenario),
+//! everything `tokio::spawn`,
 //! everything `spawn_blocking`, and tower's `LoadShedLayer` over
 //! `ConcurrencyLimitLayer(cores)` over a `spawn_blocking` service.
 //!
-//! # Hint scenarios
+//! # Scenarios
 //!
-//! [`HarnessConfig::hints`] lists what the callers tell HelixRouter about each job's
-//! cost ([`HintScenario`]: exact, flat, unknown, noisy; see [`hints`]). At each load the
-//! HelixRouter variants run once per scenario on the same schedule (the class is named
-//! in every scenario, so only the hint differs), the baselines, which take no hint,
-//! once; HelixRouter with cost learning off
-//! ([`ExecutorKind::HelixNoCostLearning`]) runs in the flat scenario only. With more
-//! than the exact scenario, HelixRouter's labels carry the scenario
-//! (`helix (learning) [flat]`) and the bars include the hint bars
-//! ([`report::OFFERED_BAR`], [`report::HINT_GAP_BAR`]).
+//! [`HarnessConfig::hints`] lists the scenarios ([`HintScenario`], see [`hints`]):
+//!
+//! - the *hint scenarios* (exact, flat, unknown, noisy): what the callers tell
+//!   HelixRouter about each job's cost, on the fixed work (each job its class's
+//!   nominal cost), each job naming its mix class, so only the hint differs;
+//! - the *cost-model scenarios*: `one_class` (exact hints, every job naming the one
+//!   class `mixed`), and on the *sized* work ([`sizes`]: each job's work is its
+//!   class's nominal cost × a per-job factor over a 64× range, mean 1)
+//!   `sizes_exact` (each job hinted its own work) and `sizes_units` (no cost hint, the
+//!   job's size as `WorkHint::units`).
+//!
+//! At each load the HelixRouter variants run once per scenario on the same schedule;
+//! HelixRouter with cost learning off ([`ExecutorKind::HelixNoCostLearning`]) runs in
+//! the flat scenario only. The baselines take no hint, so they run once per
+//! *workload* ([`Workload`]): once on the fixed work (in the run's first fixed-work
+//! scenario), and, when a sized scenario runs, once more on the sized work (in the
+//! first sized scenario, labelled `[sized]`), so that each HelixRouter run is compared
+//! with baselines that did the same work. With more than the exact scenario,
+//! HelixRouter's labels carry the scenario (`helix (learning) [flat]`) and the bars
+//! include the hint bars ([`report::OFFERED_BAR`], [`report::HINT_GAP_BAR`]); with a
+//! cost-model scenario the report also has the cost-model bars
+//! ([`report::CostModelBar`]: within [`report::COST_MODEL_GAP_BAR`] of exact at every
+//! load, one class >= [`report::LOW_LOAD_BAR`] at 0.5×).
 //!
 //! # Examples
 //!
@@ -77,27 +93,29 @@ pub mod remote;
 pub mod report;
 mod runner;
 pub mod schedule;
+pub mod sizes;
 pub mod stats;
+mod sweep;
 pub mod workload;
 
 use std::time::Duration;
-
-use indicatif::{ProgressBar, ProgressStyle};
 
 pub use bound::{Bound, BoundJob, goodput_bound};
 pub use capacity::{Capacity, ClassCost};
 pub use error::HarnessError;
 pub use executor::ExecutorKind;
-pub use hints::HintScenario;
-pub use report::{BarCheck, ExecutorFigures, LoadStep, MachineInfo, OverloadReport};
+pub use hints::{HintScenario, JobHint};
+pub use report::{
+    BarCheck, CostModelBar, ExecutorFigures, LoadStep, MachineInfo, OverloadReport, SizedLoad,
+};
 pub use runner::{GeneratorPriority, PROBE_PERIOD, ThreadCpu};
 pub use schedule::{Arrival, Schedule};
+pub use sizes::Workload;
 pub use stats::{ClassFigures, Outcome, Quantiles, Tally};
+pub use sweep::run;
 pub use workload::{JobClass, Mix, WorkKind};
 
-use executor::ClassRt;
 use helixrouter::config::{RouterConfig, available_cores};
-use runner::{StepPlan, idle_lateness, run_step};
 
 /// Everything a harness run needs. [`HarnessConfig::default`] is the full run of the
 /// issue: 2 s per step at 0.5×, 1×, 2×, 4× with every executor and exact hints.
@@ -112,9 +130,10 @@ pub struct HarnessConfig {
     /// Executors to compare, in run order (at least one);
     /// [`ExecutorKind::HelixNoCostLearning`] runs only when `hints` has flat.
     pub executors: Vec<ExecutorKind>,
-    /// Hint scenarios HelixRouter runs in, in run order (at least one, no repeats):
-    /// each HelixRouter variant runs once per scenario, the baselines once per load
-    /// (in the first scenario, whose hints they ignore).
+    /// Scenarios HelixRouter runs in (hint and cost-model scenarios), in run order (at
+    /// least one, no repeats): each HelixRouter variant runs once per scenario, the
+    /// baselines once per load and workload (in the first scenario of each workload
+    /// listed, whose hints they ignore: see [`ExecutorKind::runs_in`]).
     pub hints: Vec<HintScenario>,
     /// Cores: Tokio workers per step, the tower limit, the bound's cores and the
     /// capacity's multiplier (>= 1).
@@ -198,7 +217,7 @@ impl HarnessConfig {
         if self.hints.is_empty() {
             return bad(
                 "hints",
-                "needs at least one hint scenario, e.g. exact,flat,unknown,noisy".into(),
+                "needs at least one scenario, e.g. exact,flat,unknown,noisy,one_class,sizes_exact,sizes_units".into(),
             );
         }
         if let Some((i, h)) = self
@@ -225,174 +244,21 @@ impl HarnessConfig {
 }
 
 impl HarnessConfig {
-    /// The runs of one load step, in order: for each hint scenario, each executor that
-    /// runs in it ([`ExecutorKind::runs_in`]), with the scenario it reports (`None`
-    /// for a baseline) and the scenario whose hints it gets.
-    fn runs(&self) -> Vec<(ExecutorKind, Option<HintScenario>, HintScenario)> {
-        let Some(&first) = self.hints.first() else {
-            return Vec::new();
-        };
-        self.hints
+    /// The runs of one load step, in order: for each scenario, each executor that runs
+    /// in it ([`ExecutorKind::runs_in`]), with the scenario it reports (`None` for a
+    /// baseline) and the scenario whose hints (and workload) it gets.
+    pub(crate) fn runs(&self) -> Vec<(ExecutorKind, Option<HintScenario>, HintScenario)> {
+        let hints = &self.hints;
+        hints
             .iter()
             .flat_map(|&h| {
                 self.executors
                     .iter()
-                    .filter(move |k| k.runs_in(h, first))
+                    .filter(move |k| k.runs_in(h, hints))
                     .map(move |&k| (k, k.is_helix().then_some(h), h))
             })
             .collect()
     }
-}
-
-/// Seed of load step `i`.
-fn step_seed(base: u64, i: usize) -> u64 {
-    base ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-}
-
-fn progress_bar(show: bool, len: u64) -> ProgressBar {
-    if !show {
-        return ProgressBar::hidden();
-    }
-    let pb = ProgressBar::new(len);
-    let style = ProgressStyle::with_template(
-        "{spinner} [{elapsed_precise}] {bar:30.cyan/blue} {pos}/{len} {msg}",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar());
-    pb.set_style(style);
-    pb.enable_steady_tick(Duration::from_millis(120));
-    pb
-}
-
-/// Runs the whole sweep and returns the report (it writes no file: see
-/// [`OverloadReport::write_json`] and [`chart::write_svg`]).
-///
-/// Blocking: builds its own runtimes, so call it from a plain thread, not from inside
-/// a Tokio runtime.
-///
-/// # Errors
-///
-/// A bad setting (see [`HarnessConfig::validate`]) or a runtime that cannot be built.
-pub fn run(cfg: &HarnessConfig) -> Result<OverloadReport, HarnessError> {
-    cfg.validate()?;
-    let runs = cfg.runs();
-    let steps_total = (cfg.loads.len() * runs.len()) as u64;
-    let pb = progress_bar(cfg.progress, steps_total);
-    pb.set_message("measuring capacity");
-    let capacity = if cfg.calibrate_per_class.is_zero() {
-        Capacity::nominal(&cfg.mix, cfg.cores)
-    } else {
-        Capacity::measure(&cfg.mix, cfg.cores, cfg.calibrate_per_class)
-    };
-    pb.set_message("probing an idle runtime");
-    let mut idle = idle_lateness(cfg.cores, cfg.idle_probe)?;
-    let idle_starvation_ms = Quantiles::of_ns(&mut idle, 1e6);
-    let costs = capacity.measured_costs();
-    let window = Duration::from_secs_f64(cfg.secs_per_step);
-    // Each class's name is leaked at most once per process, here.
-    let classes: Vec<ClassRt> = cfg.mix.classes.iter().map(ClassRt::of).collect();
-
-    let mut steps = Vec::with_capacity(cfg.loads.len());
-    for (i, &load) in cfg.loads.iter().enumerate() {
-        let seed = step_seed(cfg.seed, i);
-        let schedule = Schedule::generate(&cfg.mix, capacity.rate_for(load), window, seed)?;
-        let jobs: Vec<BoundJob> = schedule
-            .arrivals
-            .iter()
-            .map(|a| {
-                let c = usize::from(a.class);
-                BoundJob {
-                    release_ns: a.at_ns,
-                    cost_ns: costs.get(c).copied().unwrap_or(0),
-                    deadline_ns: a.at_ns + cfg.mix.classes.get(c).map_or(0, JobClass::budget_ns),
-                }
-            })
-            .collect();
-        let bound = goodput_bound(&jobs, cfg.cores);
-        let offered = schedule.arrivals.len() as u64;
-        let window_secs = window.as_secs_f64();
-        let hints: Vec<(HintScenario, Vec<u64>)> = cfg
-            .hints
-            .iter()
-            .map(|&h| (h, h.hints(&cfg.mix, &schedule)))
-            .collect();
-        let mut executors = Vec::with_capacity(runs.len());
-        for &(kind, reported, given) in &runs {
-            pb.set_message(format!("load {load}× · {} [{given}]", kind.label()));
-            let step_hints = hints
-                .iter()
-                .find(|(h, _)| *h == given)
-                .map_or(&[][..], |(_, v)| v.as_slice());
-            let plan = StepPlan {
-                kind,
-                schedule: &schedule,
-                mix: &cfg.mix,
-                classes: &classes,
-                hints: step_hints,
-                cores: cfg.cores,
-                router: &cfg.router,
-                grace: cfg.grace,
-                nats: None,
-            };
-            let mut run = run_step(&plan)?;
-            let f = stats::summarize(&cfg.mix, &schedule, &run.results);
-            let t = f.tally;
-            executors.push(ExecutorFigures {
-                executor: kind,
-                hints: reported,
-                tally: t,
-                goodput_share: t.share(t.on_time),
-                goodput_per_sec: t.on_time as f64 / window_secs,
-                share_of_bound: if bound.upper == 0 {
-                    0.0
-                } else {
-                    t.on_time as f64 / bound.upper as f64
-                },
-                drop_share: t.share(t.dropped),
-                late_share: t.share(t.late + t.unfinished),
-                latency_ms: f.latency_ms,
-                classes: f.classes,
-                starvation_ms: Quantiles::of_ns(&mut run.lateness_ns, 1e6),
-                generator_lag_us: Quantiles::of_ns(&mut run.lag_ns, 1e3),
-                generator_priority: run.generator_priority,
-                thread_cpu: run.thread_cpu,
-                foreign_cpu_secs: run.foreign_cpu_secs,
-                wall_secs: run.wall.as_secs_f64(),
-                router: run.router,
-            });
-            pb.inc(1);
-            // Let the previous step's threads wind down before the next one starts.
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        steps.push(LoadStep {
-            load,
-            rate_per_sec: schedule.rate_per_sec,
-            seed,
-            window_secs,
-            offered,
-            realised_load: schedule.demand_ns(&costs) as f64
-                / (cfg.cores as f64 * window_secs * 1e9),
-            bound,
-            bound_share: if offered == 0 {
-                0.0
-            } else {
-                bound.upper as f64 / offered as f64
-            },
-            executors,
-        });
-    }
-    pb.finish_and_clear();
-    let bars = OverloadReport::check_bars(&steps, &idle_starvation_ms);
-    Ok(OverloadReport {
-        machine: report::MachineInfo::current(),
-        seed: cfg.seed,
-        secs_per_step: cfg.secs_per_step,
-        mix: cfg.mix.clone(),
-        hints: cfg.hints.clone(),
-        capacity,
-        idle_starvation_ms,
-        steps,
-        bars,
-    })
 }
 
 #[cfg(test)]
@@ -434,7 +300,7 @@ mod tests {
             ExecutorKind::ALL.to_vec()
         );
         let cfg = HarnessConfig {
-            hints: HintScenario::ALL.to_vec(),
+            hints: HintScenario::HINTS.to_vec(),
             ..HarnessConfig::default()
         };
         let r = cfg.runs();
@@ -445,17 +311,26 @@ mod tests {
         } else {
             rep.is_none() && *given == HintScenario::Exact
         }));
+        // Every scenario: the baselines once more, on the sized work, in sizes_exact
+        // (the first sized scenario); 2 helix each in the three cost-model scenarios.
+        let cfg = HarnessConfig {
+            hints: HintScenario::ALL.to_vec(),
+            ..HarnessConfig::default()
+        };
+        let r = cfg.runs();
+        assert_eq!(r.len(), 5 + 3 + 2 + 2 + 2 + 5 + 2);
+        let baselines: Vec<HintScenario> = r
+            .iter()
+            .filter(|x| x.0 == ExecutorKind::Spawn)
+            .map(|x| x.2)
+            .collect();
+        assert_eq!(baselines, vec![HintScenario::Exact, HintScenario::SizesExact]);
+        assert!(r.iter().all(|(k, rep, given)| k.is_helix() == (*rep == Some(*given))));
         let off: Vec<_> = r
             .iter()
             .filter(|x| x.0 == ExecutorKind::HelixNoCostLearning)
             .collect();
         assert_eq!(off.len(), 1);
         assert_eq!(off[0].1, Some(HintScenario::Flat));
-    }
-
-    #[test]
-    fn step_seeds_differ_per_load() {
-        assert_ne!(step_seed(7, 0), step_seed(7, 1));
-        assert_eq!(step_seed(7, 2), step_seed(7, 2));
     }
 }

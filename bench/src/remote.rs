@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use super::executor::{ClassRt, StepShared};
 use super::runner::{StepPlan, ThreadCpu, run_step, stat_cpu_ticks};
+use super::sizes::{job_costs_ns, nominal_costs};
 use super::stats::{Quantiles, Tally, summarize};
 use super::workload::{Mix, WorkKind, execute};
 use super::{Capacity, ExecutorKind, HarnessError, HintScenario, MachineInfo, Schedule};
@@ -64,10 +65,11 @@ impl OverloadTask {
         }
     }
 
-    pub(crate) fn of_item(class: &ClassRt, seed: u64, step: &Arc<StepShared>) -> Self {
+    /// The task of one harness job: `work` at the job's own `cost_ns`.
+    pub(crate) fn of_item(work: WorkKind, cost_ns: u64, seed: u64, step: &Arc<StepShared>) -> Self {
         OverloadTask {
             step: Some(Arc::clone(step)),
-            ..OverloadTask::new(class.work(), class.cost_ns(), seed)
+            ..OverloadTask::new(work, cost_ns, seed)
         }
     }
 }
@@ -269,6 +271,7 @@ pub fn run_remote(cfg: &RemoteScenario) -> Result<RemoteReport, HarnessError> {
     let window = Duration::from_secs_f64(cfg.secs);
     let schedule = Schedule::generate(&cfg.mix, capacity.rate_for(cfg.load), window, cfg.seed)?;
     let hints = HintScenario::Exact.hints(&cfg.mix, &schedule);
+    let work_ns = job_costs_ns(&schedule, &nominal_costs(&cfg.mix), None);
     let classes: Vec<ClassRt> = cfg.mix.classes.iter().map(ClassRt::of).collect();
     let router = RouterConfig {
         cpu_parallelism: 1,
@@ -283,6 +286,7 @@ pub fn run_remote(cfg: &RemoteScenario) -> Result<RemoteReport, HarnessError> {
             mix: &cfg.mix,
             classes: &classes,
             hints: &hints,
+            work_ns: &work_ns,
             cores: 1,
             router: &router,
             grace: cfg.grace,
@@ -599,7 +603,8 @@ mod tests {
         let step = Arc::new(StepShared::new(1));
         step.abandon();
         let class = ClassRt::of(&Mix::standard().classes[1]);
-        assert_eq!(OverloadTask::of_item(&class, 9, &step).run(), None);
+        let task = OverloadTask::of_item(class.work(), class.cost_ns(), 9, &step);
+        assert_eq!(task.run(), None);
     }
 
     #[test]

@@ -11,6 +11,7 @@ use tokio::runtime::Runtime;
 
 use super::HarnessError;
 use super::executor::{ClassRt, Exec, ExecutorKind, StepShared, WorkItem, job_task};
+use super::hints::JobHint;
 use super::schedule::Schedule;
 use super::stats::Outcome;
 use super::workload::Mix;
@@ -160,8 +161,12 @@ pub(crate) struct StepPlan<'a> {
     pub(crate) mix: &'a Mix,
     /// The mix's classes as the job tasks see them (built once per run).
     pub(crate) classes: &'a [ClassRt],
-    /// The cost hint of each arrival, indexed like the schedule.
-    pub(crate) hints: &'a [u64],
+    /// What each arrival tells HelixRouter, indexed like the schedule.
+    pub(crate) hints: &'a [JobHint],
+    /// The nominal work of each arrival (ns), indexed like the schedule: its class's
+    /// cost, or that × its size factor in the sized workload. A job past its end runs
+    /// its class's cost.
+    pub(crate) work_ns: &'a [u64],
     pub(crate) cores: usize,
     pub(crate) router: &'a RouterConfig,
     /// Extra wait after the last arrival's largest possible deadline before abandoning.
@@ -233,8 +238,11 @@ fn generate(
         let Some(&class) = classes.get(usize::from(a.class)) else {
             continue; // a class outside the mix: never issued, counted unfinished
         };
-        let hint_ns = plan.hints.get(idx).copied().unwrap_or(0);
-        let item = WorkItem::new(class, hint_ns, a.seed, Arc::clone(shared));
+        let Some(&hint) = plan.hints.get(idx) else {
+            continue; // no hint for it: never issued, counted unfinished
+        };
+        let cost_ns = plan.work_ns.get(idx).copied().unwrap_or(class.cost_ns());
+        let item = WorkItem::new(class, hint, cost_ns, a.seed, Arc::clone(shared));
         rt.spawn(job_task(exec.clone(), item, idx, a.scaling, scheduled));
     }
     lag_ns

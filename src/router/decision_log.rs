@@ -14,13 +14,15 @@ use std::borrow::Cow;
 use super::classes::ClassId;
 use crate::types::{DecisionSource, JobKind, RoutingDecision, Strategy};
 
-const SOURCES: [DecisionSource; 6] = [
+const SOURCES: [DecisionSource; 8] = [
     DecisionSource::Heuristic,
     DecisionSource::Neural,
     DecisionSource::Rerouted,
     DecisionSource::Admission,
     DecisionSource::QueueFull,
     DecisionSource::Shutdown,
+    DecisionSource::Evicted,
+    DecisionSource::Expired,
 ];
 
 /// Largest block of slots a writer claims at once.

@@ -467,21 +467,26 @@ impl Router {
         (job, rx)
     }
 
-    /// Sends one batch to the pool as a single task; members past their deadline when
-    /// the batch runs are shed. A refused batch sheds every member with the pool's
-    /// reason.
+    /// Sends one batch to the pool as a single task, queued by its most urgent
+    /// member's deadline so every member can be on time; members past their deadline
+    /// when the batch runs are shed. When admission finds the batch cannot finish by
+    /// that deadline, its members go to the pool one by one, each admitted on its own
+    /// deadline (a long member does not sink the others); a batch refused for any
+    /// other reason (queue full, closed) sheds every member with the pool's reason.
     pub(crate) fn flush_batch(&self, entries: Vec<BatchEntry>, admission: bool) {
-        if entries.is_empty() {
+        let Some(deadline) = entries.iter().map(|e| e.deadline).min() else {
             return;
-        }
-        let deadline = entries
-            .iter()
-            .map(|e| e.deadline)
-            .max()
-            .unwrap_or_else(Instant::now);
+        };
         let est_ns = entries.iter().map(|e| e.est_ns).sum();
         let learned = entries.iter().all(|e| e.learned);
+        let inner = Arc::clone(&self.inner);
         let job = Box::new(move |exec: Exec, _probe: bool| {
+            if let Exec::Shed(Shed::Unmeetable { .. }) = exec {
+                for e in entries {
+                    inner.pool_alone(e, admission);
+                }
+                return false;
+            }
             let mut ran = false;
             for e in entries {
                 let member = match exec {
@@ -503,6 +508,23 @@ impl Router {
         };
         // A batch is never a probe: its members' classes learn from their own runs.
         if let Err((why, task)) = self.inner.pool.try_submit(task, admission, || false) {
+            task.finish(Exec::Shed(Shed::from(why)));
+        }
+    }
+}
+
+impl Inner {
+    /// Submits one batch member to the pool on its own (its batch was refused as a
+    /// whole); shed with the pool's reason if the pool refuses it too.
+    fn pool_alone(&self, e: BatchEntry, admission: bool) {
+        let task = PoolTask {
+            deadline: e.deadline,
+            est_ns: e.est_ns,
+            learned: e.learned,
+            probe: false,
+            job: e.job,
+        };
+        if let Err((why, task)) = self.pool.try_submit(task, admission, || false) {
             task.finish(Exec::Shed(Shed::from(why)));
         }
     }

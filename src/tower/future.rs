@@ -20,27 +20,35 @@ use crate::Router;
 pub(crate) struct InFlight {
     router: Router,
     class: &'static str,
+    /// The request's size, if its classifier gave one.
+    units: Option<u64>,
     started: Instant,
     /// The layer's gauge; incremented in [`InFlight::start`], decremented in `Drop`.
     gauge: Arc<AtomicUsize>,
 }
 
 impl InFlight {
-    pub(crate) fn start(router: Router, class: &'static str, gauge: Arc<AtomicUsize>) -> Self {
+    pub(crate) fn start(
+        router: Router,
+        class: &'static str,
+        units: Option<u64>,
+        gauge: Arc<AtomicUsize>,
+    ) -> Self {
         // `Relaxed`: a gauge for readers, it orders nothing.
         gauge.fetch_add(1, Relaxed);
         Self {
             router,
             class,
+            units,
             started: Instant::now(),
             gauge,
         }
     }
 
-    /// The request answered: its latency is folded into its class.
+    /// The request answered: its latency is folded into its class, with its size.
     fn finish(self) {
         self.router
-            .record_request(self.class, self.started.elapsed());
+            .record_request_for(self.class, self.units, self.started.elapsed());
     }
 }
 

@@ -1,13 +1,17 @@
 //! Feature `tower`: [`HelixLayer`], a tower layer that admits or sheds each HTTP or gRPC
 //! request up front from what the router has learned about its class.
 //!
-//! Per request: the classifier gives `(class, budget)` (by default the route path and a
-//! budget from `grpc-timeout` or `x-request-budget-ms`); [`Router::class_estimate`]
-//! gives the class's learned request latency, learned run time, the CPU pool's wait and
-//! the pressure; the request is shed with a typed [`Shed`] error when the predicted
-//! latency cannot fit the budget, or when pressure is at or above the threshold and the
-//! class is heavy. Admitted requests are timed to their response and folded back into
-//! the class ([`Router::record_request`]).
+//! Per request: the classifier gives a [`Classification`] — class, budget and optional
+//! size (by default the route path, a budget from `grpc-timeout` or
+//! `x-request-budget-ms`, and the body's `content-length` as its size);
+//! [`Router::class_estimate_for`] gives the class's learned request latency and learned
+//! run time (for that size once the class has learned how they grow with it, else the
+//! class's own), the CPU pool's wait and the pressure; the request is shed with a typed
+//! [`Shed`] error when the predicted latency cannot fit the budget, or when pressure is
+//! at or above the threshold and the request is heavy. So a class holding small and
+//! huge requests sheds its huge ones first. Admitted requests are timed to their
+//! response and folded back into the class with their size
+//! ([`Router::record_request_for`]).
 //!
 //! Readiness is the inner service's alone: the layer reserves nothing in `poll_ready`
 //! and polls no semaphore, so it spends none of tokio's cooperative budget there.
@@ -44,8 +48,9 @@ use http::{HeaderName, Request};
 
 use crate::Router;
 pub use classify::{
-    BUDGET_HEADER, Classify, MAX_PATH_LEN, OTHER_PATH_CLASS, PathClassifier, budget_from_headers,
-    parse_grpc_timeout,
+    BUDGET_HEADER, Classification, Classify, MAX_CONTENT_LENGTH_UNITS, MAX_PATH_LEN,
+    OTHER_PATH_CLASS, PathClassifier, budget_from_headers, parse_grpc_timeout,
+    units_from_content_length,
 };
 use future::InFlight;
 pub use future::ResponseFuture;
@@ -79,34 +84,32 @@ impl HelixLayer<PathClassifier> {
     /// Budget of requests that carry none (default 1 s).
     #[must_use]
     pub fn default_budget(mut self, budget: Duration) -> Self {
-        self.classifier.default_budget = budget;
+        self.classifier = self.classifier.default_budget(budget);
         self
     }
 
     /// Header read for a budget in milliseconds (default [`BUDGET_HEADER`]).
     #[must_use]
     pub fn budget_header(mut self, header: HeaderName) -> Self {
-        self.classifier.header = header;
+        self.classifier = self.classifier.budget_header(header);
         self
     }
 
     /// At most `max_paths` paths get their own class (default [`DEFAULT_MAX_PATHS`]).
     #[must_use]
     pub fn max_paths(mut self, max_paths: usize) -> Self {
-        let (header, budget) = (
-            self.classifier.header.clone(),
-            self.classifier.default_budget,
-        );
-        self.classifier = PathClassifier::new(max_paths);
-        self.classifier.header = header;
-        self.classifier.default_budget = budget;
+        self.classifier = PathClassifier::new(max_paths)
+            .budget_header(self.classifier.header.clone())
+            .default_budget(self.classifier.default_budget);
         self
     }
 }
 
 impl<C> HelixLayer<C> {
-    /// A layer with a custom classifier, e.g. a closure
-    /// `|req: &http::Request<B>| -> (&'static str, Duration)`.
+    /// A layer with a custom classifier: a [`Classify`], e.g. a closure
+    /// `|req: &http::Request<B>| -> (&'static str, Duration)` (no size) or
+    /// `-> Classification` (with [`Classification::units`] when the request's size is
+    /// known).
     pub fn with_classifier(router: Router, classifier: C) -> Self {
         Self {
             router,
@@ -123,8 +126,8 @@ impl<C> HelixLayer<C> {
         self
     }
 
-    /// Learned run time or request latency from which a class counts as heavy
-    /// (default 1 ms).
+    /// Learned run time or request latency (for the request's size, when it has one)
+    /// from which a request counts as heavy (default 1 ms).
     #[must_use]
     pub fn heavy_cost(mut self, cost: Duration) -> Self {
         self.policy.heavy_ns = u64::try_from(cost.as_nanos()).unwrap_or(u64::MAX);
@@ -187,13 +190,22 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let (class, budget) = self.classifier.classify(&req);
-        let est = self.router.class_estimate(class);
+        let Classification {
+            class,
+            budget,
+            units,
+        } = self.classifier.classify(&req);
+        let est = self.router.class_estimate_for(class, units);
         if let Some(shed) = self.policy.decide(&est, budget) {
             self.router.record_request_shed(est.class);
             return ResponseFuture::shed(shed);
         }
-        let guard = InFlight::start(self.router.clone(), est.class, self.in_flight.clone());
+        let guard = InFlight::start(
+            self.router.clone(),
+            est.class,
+            units,
+            self.in_flight.clone(),
+        );
         ResponseFuture::running(self.inner.call(req), guard)
     }
 }

@@ -1,5 +1,5 @@
-//! The admission rule of the layer (pure): from a [`ClassEstimate`] and a budget, admit
-//! or shed with a reason.
+//! The admission rule of the layer (pure): from a [`ClassEstimate`] (of the class, or of
+//! the class at the request's size) and a budget, admit or shed with a reason.
 
 use std::time::Duration;
 
@@ -11,7 +11,8 @@ use crate::router::ClassEstimate;
 pub(crate) struct ShedPolicy {
     /// Pressure score at or above which heavy classes are shed.
     pub(crate) pressure_threshold: f64,
-    /// A class whose learned run time or request latency reaches this is heavy (ns).
+    /// A request whose learned run time or request latency (at its size, when it has
+    /// one) reaches this is heavy (ns).
     pub(crate) heavy_ns: u64,
     /// Every `probe_every`-th request a class's learned latency would shed is admitted
     /// anyway, so the latency is measured again once the cause is gone.
@@ -61,6 +62,7 @@ impl ShedPolicy {
         let retry_after = Duration::from_secs(wait.as_secs() + 1).min(MAX_RETRY_AFTER);
         Some(Shed {
             class: est.class,
+            units: est.units,
             reason,
             retry_after,
         })
@@ -82,6 +84,7 @@ mod tests {
             request_p90_ns: None,
             pool_finish_ns: None,
             requests_shed: 0,
+            units: None,
             pressure: 0.0,
         }
     }
@@ -115,6 +118,30 @@ mod tests {
             ..e
         };
         assert_eq!(p.decide(&probe, Duration::from_millis(10)), None, "probe");
+    }
+
+    #[test]
+    fn a_sized_estimate_is_judged_as_given_and_named_in_the_shed() {
+        let p = ShedPolicy::default();
+        // What `class_estimate_for` gives for a huge request of a class whose small
+        // requests take well under a millisecond.
+        let huge = ClassEstimate {
+            request_ns: Some(400 * MS),
+            request_p90_ns: Some(500 * MS),
+            units: Some(64 << 20),
+            ..est()
+        };
+        let shed = p.decide(&huge, Duration::from_millis(100)).expect("shed");
+        assert_eq!(shed.units, Some(64 << 20));
+        assert!(shed.to_string().contains("67108864"), "{shed}");
+        let small = ClassEstimate {
+            request_ns: Some(MS / 4),
+            request_p90_ns: Some(MS / 2),
+            units: Some(1_024),
+            pressure: 0.95,
+            ..est()
+        };
+        assert_eq!(p.decide(&small, Duration::from_millis(100)), None, "light");
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub enum ShedReason {
 pub struct Shed {
     /// The request's class.
     pub class: &'static str,
+    /// The request's size, when its classifier gave one (what it was judged by).
+    pub units: Option<u64>,
     /// Why it was shed.
     pub reason: ShedReason,
     /// When a retry could fit (whole seconds, at least one).
@@ -38,7 +40,11 @@ pub struct Shed {
 
 impl fmt::Display for Shed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "request of class `{}` shed: ", self.class)?;
+        write!(f, "request of class `{}`", self.class)?;
+        if let Some(units) = self.units {
+            write!(f, " of size {units}")?;
+        }
+        write!(f, " shed: ")?;
         match self.reason {
             ShedReason::OverBudget { predicted, budget } => write!(
                 f,
@@ -118,6 +124,7 @@ mod tests {
     fn shed() -> Shed {
         Shed {
             class: "/hash",
+            units: None,
             reason: ShedReason::OverBudget {
                 predicted: Duration::from_millis(40),
                 budget: Duration::from_millis(5),
