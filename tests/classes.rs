@@ -262,3 +262,142 @@ async fn conservation_holds_with_ten_thousand_submits_and_thirty_percent_cancell
     );
     r.shutdown().await;
 }
+
+/// The spin of a job of `units` (1 µs per 100 units, at least 20 µs).
+fn sized(units: u64) -> Duration {
+    Duration::from_micros(20 + units / 100)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_class_of_many_sizes_routes_each_job_on_its_own_hint() {
+    // One class holds 20 µs and 5 ms work with exact per-job hints: once learned, a 5 ms
+    // job is still routed as 5 ms (never spawned onto the executor) and a 20 µs job as
+    // 20 µs (never shed), whatever the class's typical cost.
+    let r = Router::new(cfg());
+    for id in 0..64u64 {
+        let (ns, d) = if id % 2 == 0 {
+            (20_000, Duration::from_micros(20))
+        } else {
+            (5_000_000, Duration::from_millis(5))
+        };
+        let hint = WorkHint::new(id, ns).class("mixed").budget_ms(200);
+        assert!(r.run(hint, move || spin(d)).await.is_ok(), "job {id}");
+    }
+    let big = WorkHint::new(1_000, 5_000_000).class("mixed").budget_ms(200);
+    assert!(r.run(big, || spin(Duration::from_millis(5))).await.is_ok());
+    let small = WorkHint::new(1_001, 20_000).class("mixed").budget_ms(200);
+    assert!(r.run(small, || spin(Duration::from_micros(20))).await.is_ok());
+    let recent = r.recent_decisions(16);
+    let of = |id| recent.iter().find(|d| d.job_id == id).map(|d| d.strategy);
+    assert_eq!(of(1_000), Some(Strategy::CpuPool), "5 ms work on the pool");
+    assert_eq!(of(1_001), Some(Strategy::Spawn), "20 µs work spawned");
+    let c = r.stats().classes.into_iter().find(|c| c.name == "mixed").expect("class");
+    assert_eq!(c.model, helixrouter::router::CostModel::Ratio);
+    assert!(c.residual_spread.is_some_and(|s| s < 2.0), "{c:?}");
+    assert!(c.spread.is_some_and(|s| s > 4.0), "the class's raw spread is wide: {c:?}");
+    assert_eq!(c.dropped, 0);
+    conserved(&r);
+    r.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sized_work_is_learned_per_unit_and_routed_on_its_own_size() {
+    let r = Router::new(cfg());
+    for id in 0..160u64 {
+        let units = 1_000 << (id % 6); // 1k .. 32k units: 30 µs .. 340 µs
+        let hint = WorkHint::of_class("thumbnail").id(id).units(units).budget_ms(500);
+        assert!(r.run(hint, move || spin(sized(units))).await.is_ok());
+    }
+    let c = r.stats().classes.into_iter().find(|c| c.name == "thumbnail").expect("class");
+    assert_eq!(c.model, helixrouter::router::CostModel::Units, "{c:?}");
+    let per_unit = c.ns_per_unit.expect("fitted");
+    assert!((5.0..=20.0).contains(&per_unit), "~10 ns per unit: {c:?}");
+    // A tiny sized job is routed on its own (small) prediction: never the pool's
+    // "unknown" path, and its decision plans with far less than a large job's.
+    let tiny = WorkHint::of_class("thumbnail").id(9_000).units(0).budget_ms(500);
+    assert!(r.run(tiny, || spin(sized(0))).await.is_ok());
+    let large = WorkHint::of_class("thumbnail").id(9_001).units(64_000).budget_ms(500);
+    assert!(r.run(large, || spin(sized(64_000))).await.is_ok());
+    let recent = r.recent_decisions(16);
+    let of = |id| recent.iter().find(|d| d.job_id == id).expect("logged").clone();
+    let (d_tiny, d_large) = (of(9_000), of(9_001));
+    assert!(
+        d_large.compute_cost > 10 * d_tiny.compute_cost,
+        "{d_large:?} vs {d_tiny:?}",
+    );
+    // Sizes at the extremes neither overflow nor panic.
+    for units in [0, u64::MAX] {
+        let h = WorkHint::of_class("thumbnail").id(9_002).units(units).budget_ms(500);
+        let _ = r.run(h, || 0u64).await;
+    }
+    conserved(&r);
+    r.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_pool_never_sheds_on_an_estimate_and_a_poisoned_estimate_recovers() {
+    let r = Router::new(cfg());
+    // A burst of 24 runs 100x slower than the class's real work (20 ms instead of
+    // 200 µs) poisons its estimate far past the 10 ms budget.
+    let hint = |id| WorkHint::of_class("poisoned").id(id).budget_ms(10);
+    for id in 0..24 {
+        let _ = r.run(hint(id).budget_ms(1_000), || spin(Duration::from_millis(20))).await;
+    }
+    let poisoned = r.class_estimate("poisoned").cost_ns.expect("trusted");
+    assert!(poisoned > 10_000_000, "{poisoned}");
+    // One job at a time on an idle pool: each runs (never shed on the estimate) and is
+    // measured, so the estimate comes back within a bounded number of jobs.
+    let mut recovered_after = None;
+    for id in 100..164u64 {
+        let res = r.run(hint(id), || spin(Duration::from_micros(200))).await;
+        assert!(res.is_ok(), "job {id} shed on an idle pool: {res:?} {:?}", r.stats());
+        if r.class_estimate("poisoned").cost_ns.is_some_and(|c| c < 400_000) {
+            recovered_after = Some(id - 99);
+            break;
+        }
+    }
+    let n = recovered_after.expect("the estimate recovers within 64 jobs");
+    assert!(n <= 40, "recovered after {n} jobs");
+    conserved(&r);
+    r.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_pool_probes_a_class_shed_on_its_estimate() {
+    let r = Router::new(RouterConfig {
+        cpu_parallelism: 1,
+        ..cfg()
+    });
+    // Teach the class that its work takes 50 ms (too long for its 20 ms budget).
+    for id in 0..20 {
+        let h = WorkHint::of_class("probed").id(id).budget_ms(1_000);
+        let _ = r.run(h, || spin(Duration::from_millis(50))).await;
+    }
+    // Keep the only worker busy, then send work of the class whose real cost is now
+    // 100 µs: most is shed on the stale estimate, some runs anyway as probes.
+    let blocker = {
+        let r = r.clone();
+        tokio::spawn(async move {
+            let h = WorkHint::new(999, 80_000_000).budget_ms(10_000);
+            r.run(h, || spin(Duration::from_millis(80))).await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let mut jobs = Vec::new();
+    for id in 100..164 {
+        let r = r.clone();
+        let h = WorkHint::of_class("probed").id(id).budget_ms(20);
+        jobs.push(tokio::spawn(async move { r.run(h, || spin(Duration::from_micros(100))).await }));
+    }
+    for j in jobs {
+        let _ = j.await;
+    }
+    assert!(blocker.await.expect("blocker").is_ok());
+    let c = r.stats().classes.into_iter().find(|c| c.name == "probed").expect("class");
+    assert!(c.probes >= 1, "{c:?}");
+    assert!(c.dropped >= 32, "most of the burst was shed: {c:?}");
+    // Each probe's run was measured: the class learns from it.
+    assert_eq!(c.samples, 20 + c.probes, "{c:?}");
+    conserved(&r);
+    r.shutdown().await;
+}

@@ -61,13 +61,15 @@ pub fn choose_for_profile(cfg: &RouterConfig, p: JobProfile, cpu_busy: usize) ->
     }
 }
 
-/// True when the batch delay plus the work itself fits the budget: batching work that
-/// fails this would obviously miss its deadline. Used by admission and by the learned
+/// True when twice the batch delay plus the work itself fits the budget: the wait for
+/// the batch to fill may take at most half of what the budget leaves, so the batch's
+/// own queue wait and run still fit. Batching work that fails this would miss its
+/// deadline whenever the pool is busy. Used by the router's guard and by the learned
 /// policy's safety mask.
 #[inline]
 pub fn batch_fits_budget(cfg: &RouterConfig, p: JobProfile) -> bool {
     cfg.batch_max_delay_ms
-        .saturating_mul(1_000_000)
+        .saturating_mul(2_000_000)
         .saturating_add(p.compute_cost)
         <= p.latency_budget_ms.saturating_mul(1_000_000)
 }
@@ -110,9 +112,9 @@ mod tests {
             scaling_potential: 0.9,
             latency_budget_ms: budget_ms,
         };
-        assert!(batch_fits_budget(&cfg, p(1_000_000, 11)));
-        assert!(!batch_fits_budget(&cfg, p(1_000_001, 11)));
-        assert!(!batch_fits_budget(&cfg, p(0, 9)));
+        assert!(batch_fits_budget(&cfg, p(1_000_000, 21)));
+        assert!(!batch_fits_budget(&cfg, p(1_000_001, 21)));
+        assert!(!batch_fits_budget(&cfg, p(0, 19)));
     }
 
     #[test]

@@ -30,9 +30,14 @@ pub(crate) struct PoolTask {
 }
 
 impl PoolTask {
-    /// Runs or sheds the task (see [`QueuedJob`]); true when work ran.
+    /// Sheds the task (or runs it, with no hook; see [`QueuedJob`]); true when work ran.
     pub(crate) fn finish(self, exec: Exec) -> bool {
-        (self.job)(exec, self.probe)
+        self.finish_with(exec, &mut || {})
+    }
+
+    /// [`PoolTask::finish`] with the hook its job calls once its work ran.
+    fn finish_with(self, exec: Exec, ran: &mut dyn FnMut()) -> bool {
+        (self.job)(exec, self.probe, ran)
     }
 }
 
@@ -408,27 +413,43 @@ impl CpuPool {
             st.running.push((id, now, q.est_ns));
             self.inner.running.fetch_add(1, Relaxed);
             drop(st);
-            let raw_ns = q.raw_ns;
-            let ran = q.task.finish(Exec::Run);
-            let took = now.elapsed().as_nanos() as f64;
-            st = self.lock();
-            self.inner.running.fetch_sub(1, Relaxed);
-            self.inner.busy.fetch_sub(1, Relaxed);
-            st.running.retain(|r| r.0 != id);
-            if !ran {
+            // The run is settled (gauges, running list, speed) by the job's hook right
+            // after its work ran, before its caller hears back, so a caller that submits
+            // again at once never finds this finished task still counted as running.
+            let mut settled = false;
+            q.task.finish_with(Exec::Run, &mut || {
+                self.settle(id, now, q.raw_ns, true);
+                settled = true;
+            });
+            if !settled {
                 // Cancelled (or shed) without running: says nothing about the pool's speed.
-                continue;
+                self.settle(id, now, q.raw_ns, false);
             }
-            let secs = took / 1e9;
-            st.service_secs = if st.service_secs == 0.0 {
-                secs
-            } else {
-                st.service_secs + 0.05 * (secs - st.service_secs)
-            };
-            if raw_ns >= 10_000 {
-                let ratio = (took / raw_ns as f64).clamp(0.1, 100.0);
-                st.slowdown += 0.05 * (ratio - st.slowdown);
-            }
+            st = self.lock();
+        }
+    }
+
+    /// Ends worker `id`'s task started at `start`: out of the running gauges and list,
+    /// and, when its work `ran`, folded into the service time and (for a task whose
+    /// estimate `raw_ns` is a hint taken as given) the observed slowdown.
+    fn settle(&self, id: u64, start: Instant, raw_ns: u64, ran: bool) {
+        let took = start.elapsed().as_nanos() as f64;
+        let mut st = self.lock();
+        self.inner.running.fetch_sub(1, Relaxed);
+        self.inner.busy.fetch_sub(1, Relaxed);
+        st.running.retain(|r| r.0 != id);
+        if !ran {
+            return;
+        }
+        let secs = took / 1e9;
+        st.service_secs = if st.service_secs == 0.0 {
+            secs
+        } else {
+            st.service_secs + 0.05 * (secs - st.service_secs)
+        };
+        if raw_ns >= 10_000 {
+            let ratio = (took / raw_ns as f64).clamp(0.1, 100.0);
+            st.slowdown += 0.05 * (ratio - st.slowdown);
         }
     }
 
@@ -509,7 +530,7 @@ mod tests {
             est_ns: 1,
             learned: false,
             probe: false,
-            job: Box::new(move |_, _| {
+            job: Box::new(move |_, _, _| {
                 tx.send(own_nice()).unwrap();
                 true
             }),

@@ -26,11 +26,13 @@ use crate::strategies::execute_job;
 use crate::types::{DecisionSource, Job, JobKind, Output, Strategy};
 
 /// A queued unit of work as the pool and the batcher hold it: called exactly once,
-/// with [`Exec::Run`] to run it or [`Exec::Shed`] to shed it, and whether it was
-/// admitted as a probe (`true`: its end frees its class's probe slot); either way it
-/// records the outcome and answers its caller. Returns true when work actually ran
-/// (not shed, not cancelled), so the pool learns its speed from real runs only.
-pub(crate) type QueuedJob = Box<dyn FnOnce(Exec, bool) -> bool + Send>;
+/// with [`Exec::Run`] to run it or [`Exec::Shed`] to shed it, whether it was admitted
+/// as a probe (`true`: its end frees its class's probe slot), and a hook it calls right
+/// after its work ran and before it answers its caller (so the pool has settled the
+/// run before the caller can submit more); either way it records the outcome and
+/// answers its caller. Returns true when work actually ran (not shed, not cancelled),
+/// so the pool learns its speed from real runs only.
+pub(crate) type QueuedJob = Box<dyn FnOnce(Exec, bool, &mut dyn FnMut()) -> bool + Send>;
 
 /// Where a queued job's result goes.
 type Reply<T> = oneshot::Receiver<Result<T, Rejected>>;
@@ -442,7 +444,7 @@ impl Router {
     {
         let (tx, rx) = oneshot::channel();
         let inner = Arc::clone(&self.inner);
-        let job = Box::new(move |exec: Exec, probe: bool| {
+        let job = Box::new(move |exec: Exec, probe: bool, ran: &mut dyn FnMut()| {
             let timing = Timing { probe, ..timing };
             let result = match exec {
                 Exec::Run if tx.is_closed() => {
@@ -451,6 +453,7 @@ impl Router {
                 }
                 Exec::Run => {
                     let (r, run_ns) = run_work(work, &timing);
+                    ran();
                     inner.finish(strategy, &timing, r.is_ok(), run_ns, sample);
                     r.map_err(|_| Rejected::Panicked)
                 }
@@ -480,7 +483,7 @@ impl Router {
         let est_ns = entries.iter().map(|e| e.est_ns).sum();
         let learned = entries.iter().all(|e| e.learned);
         let inner = Arc::clone(&self.inner);
-        let job = Box::new(move |exec: Exec, _probe: bool| {
+        let job = Box::new(move |exec: Exec, _probe: bool, done: &mut dyn FnMut()| {
             if let Exec::Shed(Shed::Unmeetable { .. }) = exec {
                 for e in entries {
                     inner.pool_alone(e, admission);
@@ -495,7 +498,10 @@ impl Router {
                     }
                     other => other,
                 };
-                ran |= (e.job)(member, false);
+                ran |= (e.job)(member, false, &mut || {});
+            }
+            if ran {
+                done();
             }
             ran
         });

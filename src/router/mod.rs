@@ -47,6 +47,7 @@ use stripes::{STRIPES, Stripe};
 
 /// The pure decision tree, also reachable here as the seed's API names it.
 pub use crate::policy::choose_strategy;
+pub use crate::policy::cost::CostModel;
 pub use builder::{BuildError, RouterBuilder};
 pub use classes::{ClassStats, OVERFLOW_CLASS, StrategyCount};
 pub use control::ShutdownReport;

@@ -78,7 +78,7 @@ impl Inner {
             ctx = Some(c);
         }
         // Guards: keep the executor free of medium backlogs, and never batch work whose
-        // budget the batch delay alone would blow.
+        // budget the batch delay would leave too little of (`batch_fits_budget`).
         if (strategy == Strategy::Spawn && !spawn_backlog_ok())
             || (strategy == Strategy::Batch && !batch_fits_budget(cfg, profile))
         {
