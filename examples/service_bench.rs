@@ -7,7 +7,10 @@
 //! CPU time (service + this generator, which share the cores) per request of each
 //! route, route by route against the `spawn_blocking` mode, gives the rate of the mix
 //! that needs every core. Every mode then gets the same seeded Poisson schedule at
-//! each multiple of it. Each request carries its route's
+//! each multiple of it. `/compress` bodies vary in size, log-uniform from
+//! [`SMALLEST_BODY`] to [`LARGEST_BODY`] (their own seeded stream, so the same sizes in the
+//! same order for every mode, and the capacity runs draw from the same distribution),
+//! so a class holds both cheap and costly requests. Each request carries its route's
 //! budget in `x-request-budget-ms`; its latency runs from its *scheduled* send time,
 //! so a slow service cannot slow the generator down and hide its own latency
 //! (no coordinated omission). A request not answered within budget + 50 ms is given
@@ -64,6 +67,20 @@ const ROUTES: [Route; 3] = [
         weight: 0.1,
     },
 ];
+
+/// Smallest `/compress` body (bytes).
+const SMALLEST_BODY: usize = 1 << 10;
+/// Largest `/compress` body (bytes), within the service's 2 MiB body limit.
+const LARGEST_BODY: usize = 1 << 20;
+/// Mixed into the seed of the body-size stream, so sizes do not move arrivals.
+const SIZE_STREAM: u64 = 0x5EED_0B0D_1E55_123E;
+
+/// A body size, log-uniform in [`SMALLEST_BODY`, `LARGEST_BODY`].
+fn body_size(rng: &mut SmallRng) -> usize {
+    let (lo, hi) = ((SMALLEST_BODY as f64).ln(), (LARGEST_BODY as f64).ln());
+    let size = (lo + rng.random::<f64>() * (hi - lo)).exp().round() as usize;
+    size.clamp(SMALLEST_BODY, LARGEST_BODY)
+}
 
 /// Extra wait past a request's budget before the client gives up on it.
 const GIVE_UP_AFTER_BUDGET: Duration = Duration::from_millis(50);
@@ -190,10 +207,17 @@ enum End {
     GaveUp,
 }
 
-async fn send(client: &reqwest::Client, base: &str, route: Route, body: &bytes_body::Body) -> End {
+/// Sends one request of `route`; a `/compress` body is `size` bytes.
+async fn send(
+    client: &reqwest::Client,
+    base: &str,
+    route: Route,
+    body: &bytes_body::Body,
+    size: usize,
+) -> End {
     let url = format!("{base}{}", route.path);
     let req = if route.post {
-        client.post(url).body(body.for_route(route.name))
+        client.post(url).body(body.for_route(route.name, size))
     } else {
         client.get(url)
     };
@@ -217,8 +241,10 @@ async fn send(client: &reqwest::Client, base: &str, route: Route, body: &bytes_b
 }
 
 mod bytes_body {
+    use super::LARGEST_BODY;
+
     /// Request bodies, made once (leaked, so each request borrows them): a password,
-    /// and 64 KiB of log-like text.
+    /// and [`LARGEST_BODY`] of log-like text whose prefixes are the sized bodies.
     pub struct Body {
         text: &'static [u8],
     }
@@ -231,9 +257,9 @@ mod bytes_body {
         }
 
         fn new() -> Body {
-            let mut text = Vec::with_capacity(64 * 1024);
+            let mut text = Vec::with_capacity(LARGEST_BODY + 128);
             let mut i = 0u64;
-            while text.len() < 64 * 1024 {
+            while text.len() < LARGEST_BODY {
                 let line = format!(
                     "2026-12-02T11:{:02}:{:02}Z level=info route=/api/items/{} took_us={} user={}\n",
                     i / 60 % 60,
@@ -250,10 +276,12 @@ mod bytes_body {
             }
         }
 
-        pub fn for_route(&self, name: &str) -> reqwest::Body {
+        /// The body of a request of route `name`: the password, or the first `size`
+        /// bytes of the text (at most all of it).
+        pub fn for_route(&self, name: &str, size: usize) -> reqwest::Body {
             match name {
                 "hash" => reqwest::Body::from("correct horse battery staple"),
-                _ => reqwest::Body::from(self.text),
+                _ => reqwest::Body::from(&self.text[..size.min(self.text.len())]),
             }
         }
     }
@@ -292,16 +320,21 @@ fn cpu_secs(pid: &str) -> Option<f64> {
 
 /// What one request of each route costs this machine: the CPU the service *and* this
 /// generator use per answered request (both share the cores), measured route by route
-/// with two clients back to back for `secs` each against the `spawn_blocking` mode.
+/// with two clients back to back for `secs` each against the `spawn_blocking` mode,
+/// with body sizes drawn as in the open-loop runs (from `seed`).
 /// The capacity is the rate of the mix that needs every core: `cores / Σ weight × cost`.
-async fn measure_capacity(svc: &Service, secs: f64) -> Result<(f64, Vec<(String, f64)>), String> {
+async fn measure_capacity(
+    svc: &Service,
+    secs: f64,
+    seed: u64,
+) -> Result<(f64, Vec<(String, f64)>), String> {
     let client = client()?;
     let body = bytes_body::Body::get();
     let pid = svc.child.id().to_string();
     let mut costs = Vec::new();
     let total_weight: f64 = ROUTES.iter().map(|r| r.weight).sum();
     let mut mean_cost = 0.0;
-    for route in ROUTES {
+    for (r, route) in ROUTES.into_iter().enumerate() {
         // No budget applies here: ask with a generous one.
         let route = Route {
             budget_ms: 10_000,
@@ -310,12 +343,14 @@ async fn measure_capacity(svc: &Service, secs: f64) -> Result<(f64, Vec<(String,
         let before = (cpu_secs(&pid), cpu_secs("self"));
         let stop = Instant::now() + Duration::from_secs_f64(secs);
         let mut tasks = Vec::new();
-        for _ in 0..2 {
+        for c in 0..2u64 {
             let (client, base) = (client.clone(), svc.base.clone());
+            let mut sizes = SmallRng::seed_from_u64(seed ^ SIZE_STREAM ^ (((r as u64) << 8) | c));
             tasks.push(tokio::spawn(async move {
                 let mut done = 0u64;
                 while Instant::now() < stop {
-                    if matches!(send(&client, &base, route, body).await, End::Ok(_)) {
+                    let size = body_size(&mut sizes);
+                    if matches!(send(&client, &base, route, body, size).await, End::Ok(_)) {
                         done += 1;
                     }
                 }
@@ -396,6 +431,7 @@ async fn run_open(
     let client = client()?;
     let body = bytes_body::Body::get();
     let mut rng = SmallRng::seed_from_u64(seed);
+    let mut sizes = SmallRng::seed_from_u64(seed ^ SIZE_STREAM);
     // The schedule first, identical for every mode at this load.
     let mut schedule = Vec::new();
     let mut t = 0.0;
@@ -404,13 +440,15 @@ async fn run_open(
         if t >= secs {
             break;
         }
-        schedule.push((Duration::from_secs_f64(t), pick(&mut rng)));
+        let route = pick(&mut rng);
+        let size = body_size(&mut sizes);
+        schedule.push((Duration::from_secs_f64(t), route, size));
     }
     let in_flight = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
     let start = tokio::time::Instant::now() + Duration::from_millis(20);
     let mut tasks = Vec::with_capacity(schedule.len());
     let mut lags = Vec::with_capacity(schedule.len());
-    for &(at, route) in &schedule {
+    for &(at, route, size) in &schedule {
         let due = start + at;
         tokio::time::sleep_until(due).await;
         lags.push(due.elapsed().as_secs_f64() * 1e3);
@@ -422,7 +460,7 @@ async fn run_open(
         tasks.push((
             route,
             Some(tokio::spawn(async move {
-                let end = send(&client, &base, route, body).await;
+                let end = send(&client, &base, route, body, size).await;
                 drop(permit);
                 let ms = due.elapsed().as_secs_f64() * 1e3;
                 match end {
@@ -587,7 +625,7 @@ fn render(report: &Report) -> String {
         .collect();
     let _ = writeln!(
         s,
-        "CPU per request (service + generator): {} · mix {}\n",
+        "CPU per request (service + generator): {} · mix {} · compress bodies {}–{} KiB, log-uniform\n",
         costs.join(", "),
         ROUTES
             .iter()
@@ -598,7 +636,9 @@ fn render(report: &Report) -> String {
                 r.budget_ms
             ))
             .collect::<Vec<_>>()
-            .join(", ")
+            .join(", "),
+        SMALLEST_BODY >> 10,
+        LARGEST_BODY >> 10
     );
     let _ = writeln!(
         s,
@@ -712,8 +752,8 @@ async fn bench(args: &Args) -> Result<Report, String> {
     let (capacity, route_cost_ms) = {
         let svc = Service::start("spawn_blocking")?;
         // Warm up (first argon2 allocations, connections), then measure.
-        let _ = measure_capacity(&svc, 0.2).await?;
-        measure_capacity(&svc, args.capacity_secs).await?
+        let _ = measure_capacity(&svc, 0.2, args.seed ^ 1).await?;
+        measure_capacity(&svc, args.capacity_secs, args.seed).await?
     };
     eprintln!("capacity: {capacity:.0} req/s (CPU ms per request: {route_cost_ms:?})");
     let mut runs = Vec::new();

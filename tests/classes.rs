@@ -283,18 +283,32 @@ async fn one_class_of_many_sizes_routes_each_job_on_its_own_hint() {
         let hint = WorkHint::new(id, ns).class("mixed").budget_ms(200);
         assert!(r.run(hint, move || spin(d)).await.is_ok(), "job {id}");
     }
-    let big = WorkHint::new(1_000, 5_000_000).class("mixed").budget_ms(200);
+    let big = WorkHint::new(1_000, 5_000_000)
+        .class("mixed")
+        .budget_ms(200);
     assert!(r.run(big, || spin(Duration::from_millis(5))).await.is_ok());
     let small = WorkHint::new(1_001, 20_000).class("mixed").budget_ms(200);
-    assert!(r.run(small, || spin(Duration::from_micros(20))).await.is_ok());
+    assert!(
+        r.run(small, || spin(Duration::from_micros(20)))
+            .await
+            .is_ok()
+    );
     let recent = r.recent_decisions(16);
     let of = |id| recent.iter().find(|d| d.job_id == id).map(|d| d.strategy);
     assert_eq!(of(1_000), Some(Strategy::CpuPool), "5 ms work on the pool");
     assert_eq!(of(1_001), Some(Strategy::Spawn), "20 µs work spawned");
-    let c = r.stats().classes.into_iter().find(|c| c.name == "mixed").expect("class");
+    let c = r
+        .stats()
+        .classes
+        .into_iter()
+        .find(|c| c.name == "mixed")
+        .expect("class");
     assert_eq!(c.model, helixrouter::router::CostModel::Ratio);
     assert!(c.residual_spread.is_some_and(|s| s < 2.0), "{c:?}");
-    assert!(c.spread.is_some_and(|s| s > 4.0), "the class's raw spread is wide: {c:?}");
+    assert!(
+        c.spread.is_some_and(|s| s > 4.0),
+        "the class's raw spread is wide: {c:?}"
+    );
     assert_eq!(c.dropped, 0);
     conserved(&r);
     r.shutdown().await;
@@ -305,21 +319,41 @@ async fn sized_work_is_learned_per_unit_and_routed_on_its_own_size() {
     let r = Router::new(cfg());
     for id in 0..160u64 {
         let units = 1_000 << (id % 6); // 1k .. 32k units: 30 µs .. 340 µs
-        let hint = WorkHint::of_class("thumbnail").id(id).units(units).budget_ms(500);
+        let hint = WorkHint::of_class("thumbnail")
+            .id(id)
+            .units(units)
+            .budget_ms(500);
         assert!(r.run(hint, move || spin(sized(units))).await.is_ok());
     }
-    let c = r.stats().classes.into_iter().find(|c| c.name == "thumbnail").expect("class");
+    let c = r
+        .stats()
+        .classes
+        .into_iter()
+        .find(|c| c.name == "thumbnail")
+        .expect("class");
     assert_eq!(c.model, helixrouter::router::CostModel::Units, "{c:?}");
     let per_unit = c.ns_per_unit.expect("fitted");
     assert!((5.0..=20.0).contains(&per_unit), "~10 ns per unit: {c:?}");
     // A tiny sized job is routed on its own (small) prediction: never the pool's
     // "unknown" path, and its decision plans with far less than a large job's.
-    let tiny = WorkHint::of_class("thumbnail").id(9_000).units(0).budget_ms(500);
+    let tiny = WorkHint::of_class("thumbnail")
+        .id(9_000)
+        .units(0)
+        .budget_ms(500);
     assert!(r.run(tiny, || spin(sized(0))).await.is_ok());
-    let large = WorkHint::of_class("thumbnail").id(9_001).units(64_000).budget_ms(500);
+    let large = WorkHint::of_class("thumbnail")
+        .id(9_001)
+        .units(64_000)
+        .budget_ms(500);
     assert!(r.run(large, || spin(sized(64_000))).await.is_ok());
     let recent = r.recent_decisions(16);
-    let of = |id| recent.iter().find(|d| d.job_id == id).expect("logged").clone();
+    let of = |id| {
+        recent
+            .iter()
+            .find(|d| d.job_id == id)
+            .expect("logged")
+            .clone()
+    };
     let (d_tiny, d_large) = (of(9_000), of(9_001));
     assert!(
         d_large.compute_cost > 10 * d_tiny.compute_cost,
@@ -327,7 +361,10 @@ async fn sized_work_is_learned_per_unit_and_routed_on_its_own_size() {
     );
     // Sizes at the extremes neither overflow nor panic.
     for units in [0, u64::MAX] {
-        let h = WorkHint::of_class("thumbnail").id(9_002).units(units).budget_ms(500);
+        let h = WorkHint::of_class("thumbnail")
+            .id(9_002)
+            .units(units)
+            .budget_ms(500);
         let _ = r.run(h, || 0u64).await;
     }
     conserved(&r);
@@ -341,7 +378,11 @@ async fn an_idle_pool_never_sheds_on_an_estimate_and_a_poisoned_estimate_recover
     // 200 µs) poisons its estimate far past the 10 ms budget.
     let hint = |id| WorkHint::of_class("poisoned").id(id).budget_ms(10);
     for id in 0..24 {
-        let _ = r.run(hint(id).budget_ms(1_000), || spin(Duration::from_millis(20))).await;
+        let _ = r
+            .run(hint(id).budget_ms(1_000), || {
+                spin(Duration::from_millis(20))
+            })
+            .await;
     }
     let poisoned = r.class_estimate("poisoned").cost_ns.expect("trusted");
     assert!(poisoned > 10_000_000, "{poisoned}");
@@ -350,8 +391,15 @@ async fn an_idle_pool_never_sheds_on_an_estimate_and_a_poisoned_estimate_recover
     let mut recovered_after = None;
     for id in 100..164u64 {
         let res = r.run(hint(id), || spin(Duration::from_micros(200))).await;
-        assert!(res.is_ok(), "job {id} shed on an idle pool: {res:?} {:?}", r.stats());
-        if r.class_estimate("poisoned").cost_ns.is_some_and(|c| c < 400_000) {
+        assert!(
+            res.is_ok(),
+            "job {id} shed on an idle pool: {res:?} {:?}",
+            r.stats()
+        );
+        if r.class_estimate("poisoned")
+            .cost_ns
+            .is_some_and(|c| c < 400_000)
+        {
             recovered_after = Some(id - 99);
             break;
         }
@@ -387,13 +435,20 @@ async fn a_busy_pool_probes_a_class_shed_on_its_estimate() {
     for id in 100..164 {
         let r = r.clone();
         let h = WorkHint::of_class("probed").id(id).budget_ms(20);
-        jobs.push(tokio::spawn(async move { r.run(h, || spin(Duration::from_micros(100))).await }));
+        jobs.push(tokio::spawn(async move {
+            r.run(h, || spin(Duration::from_micros(100))).await
+        }));
     }
     for j in jobs {
         let _ = j.await;
     }
     assert!(blocker.await.expect("blocker").is_ok());
-    let c = r.stats().classes.into_iter().find(|c| c.name == "probed").expect("class");
+    let c = r
+        .stats()
+        .classes
+        .into_iter()
+        .find(|c| c.name == "probed")
+        .expect("class");
     assert!(c.probes >= 1, "{c:?}");
     assert!(c.dropped >= 32, "most of the burst was shed: {c:?}");
     // Each probe's run was measured: the class learns from it.

@@ -217,7 +217,7 @@ async fn batch_flushes_on_size_without_waiting() {
             let r = router.clone();
             tokio::spawn(async move {
                 r.run(
-                    WorkHint::new(i, 100_000).scaling(0.9).budget_ms(120_000),
+                    WorkHint::new(i, 100_000).scaling(0.9).budget_ms(240_000),
                     move || i,
                 )
                 .await
@@ -323,7 +323,7 @@ async fn pressure_decays_after_load_stops() {
     });
     for i in 0..2_000 {
         let _ = router
-            .run(WorkHint::new(i, 1_000_000).budget_ms(1), || ())
+            .run(WorkHint::new(i, 5_000_000).budget_ms(1), || ())
             .await;
         if i % 100 == 0 {
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -407,12 +407,26 @@ async fn decisions_are_broadcast_and_logged() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unmeetable_budget_is_shed_at_once() {
+async fn unmeetable_budget_is_shed_at_once_when_the_pool_is_busy() {
     let router = Router::new(cfg(1, 64));
-    // 50 ms of work with a 10 ms budget cannot make it.
+    // On an idle pool an estimate alone never sheds: the job runs and is measured.
     let r = router
-        .run(WorkHint::new(1, 50_000_000).budget_ms(10), || ())
+        .run(WorkHint::new(1, 50_000_000).budget_ms(10), || 7)
         .await;
+    assert_eq!(r, Ok(7), "an idle pool runs it");
+    // With the only worker busy, 50 ms of work with a 10 ms budget cannot make it.
+    let gate = Arc::new(std::sync::Barrier::new(2));
+    let g = gate.clone();
+    let r2 = router.clone();
+    let blocker = tokio::spawn(async move { r2.run(pool_hint(0), move || g.wait()).await });
+    while router.stats().cpu_running == 0 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let r = router
+        .run(WorkHint::new(2, 50_000_000).budget_ms(10), || 7)
+        .await;
+    gate.wait();
+    assert!(blocker.await.unwrap().is_ok());
     assert!(
         matches!(r, Err(Rejected::BudgetImpossible { budget_ms: 10, .. })),
         "{r:?}"
@@ -431,7 +445,7 @@ async fn batch_flushes_when_its_cost_reaches_the_cap() {
     let hs: Vec<_> = (0..2)
         .map(|i| {
             let r = router.clone();
-            let hint = WorkHint::new(i, 1_500_000).scaling(0.9).budget_ms(120_000);
+            let hint = WorkHint::new(i, 1_500_000).scaling(0.9).budget_ms(240_000);
             tokio::spawn(async move { r.run(hint, move || i).await })
         })
         .collect();

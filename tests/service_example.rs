@@ -62,16 +62,16 @@ const RLE_BLOCK: usize = 128 << 10;
 
 /// A valid zstd frame of `blocks` RLE blocks, each 4 bytes that stand for 128 KiB of
 /// zeros: a decompression bomb of `blocks × 128 KiB` in `~4 × blocks` bytes. With
-/// `declare` its header declares that size (8-byte content size, single segment);
-/// without, it declares none (a 128 KiB window instead).
+/// `declare` its header declares that size; without, it declares none.
 fn rle_frame(blocks: usize, declare: bool) -> Vec<u8> {
     let mut frame = vec![0x28, 0xB5, 0x2F, 0xFD]; // magic number
+    // Frame header descriptor: an 8-byte content size or none; a window descriptor
+    // follows either way (not "single segment"), so zstd's own window limit (128 MiB)
+    // does not stop the bomb, as with frames the `zstd` tool makes of large inputs.
+    frame.push(if declare { 0b1100_0000 } else { 0 });
+    frame.push(7 << 3); // window 2^(10 + 7) = 128 KiB
     if declare {
-        frame.push(0b1110_0000); // 8-byte content size, single segment
         frame.extend_from_slice(&((blocks * RLE_BLOCK) as u64).to_le_bytes());
-    } else {
-        frame.push(0); // no content size, a window descriptor follows
-        frame.push(7 << 3); // window 2^(10 + 7) = 128 KiB
     }
     for i in 0..blocks {
         let last = u32::from(i + 1 == blocks);
@@ -190,6 +190,10 @@ async fn a_small_frame_declaring_a_huge_content_is_refused_from_its_header() {
     assert!(bomb.len() < 9 << 10, "{}", bomb.len());
     let mut behind_a_small_frame = small.clone();
     behind_a_small_frame.extend_from_slice(&bomb);
+    // One block of 128 KiB whose header claims 1 TiB: refused on the claim alone.
+    let mut liar = rle_frame(1, true);
+    liar[6..14].copy_from_slice(&(1u64 << 40).to_le_bytes()); // after magic, FHD, window
+    assert_eq!(app::declared_size(&liar).unwrap().bytes, 1 << 40);
     for mode in [app::Mode::Helix, app::Mode::SpawnBlocking] {
         let svc = app::app(mode, router.clone());
         // The frame builder makes frames zstd accepts.
@@ -198,7 +202,7 @@ async fn a_small_frame_declaring_a_huge_content_is_refused_from_its_header() {
         assert_eq!(body.len(), 4 * RLE_BLOCK);
         assert!(body.iter().all(|&b| b == 0));
 
-        for frames in [&bomb, &behind_a_small_frame] {
+        for frames in [&bomb, &behind_a_small_frame, &liar] {
             let (status, body) = send(&svc, post("/decompress", frames.clone())).await;
             let text = String::from_utf8_lossy(&body);
             assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{mode:?}: {text}");

@@ -6,7 +6,18 @@
 //! cargo run --release -p helix-overload --example overload -- --secs-per-step 2 --loads 0.5,1,2,4 --out-dir target/overload
 //! cargo run --release -p helix-overload --example overload -- --quick
 //! cargo run --release -p helix-overload --example overload -- --loads 2,4 --secs-per-step 1 --hints exact,flat,unknown,noisy --out-dir target/overload-hints
+//! cargo run --release -p helix-overload --example overload -- --loads 0.5,2,4 --hints exact,flat,unknown,noisy,one_class,sizes_exact,sizes_units --out-dir docs/overload/cost-model
 //! ```
+//!
+//! `--hints` (alias `--scenarios`) lists the scenarios HelixRouter runs in, side by side
+//! on each load's schedule. The hint scenarios (`exact`, `flat`, `unknown`, `noisy`)
+//! vary only the cost hint; the cost-model scenarios are `one_class` (exact hints,
+//! every job naming the one class `mixed`), `sizes_exact` and `sizes_units` (each job's
+//! work is its class's nominal cost × a per-job factor log-uniform over 64×, mean 1;
+//! hinted its own work, or given no cost and its size as units). The baselines take no
+//! hint: they run once on the fixed work and, when a `sizes_*` scenario is listed, once
+//! more on the sized work (labelled `[sized]`). The cost-model bars compare each
+//! cost-model run with the same variant's `exact` run, so list `exact` too.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,11 +51,21 @@ struct Args {
     /// cost learning off; runs only with the flat hints).
     #[arg(long, value_delimiter = ',')]
     executors: Option<Vec<ExecutorKind>>,
-    /// Hint scenarios HelixRouter runs in, comma-separated: exact (each job its class's
-    /// nominal cost), flat (the mix's weighted mean cost), unknown (no cost), noisy (the
-    /// nominal cost off by a per-job factor log-uniform in [1/4, 4]). Baselines take no
-    /// hint and run once per load.
-    #[arg(long, value_delimiter = ',', default_value = "exact")]
+    /// Scenarios HelixRouter runs in, comma-separated. Hint scenarios (fixed work, each
+    /// job naming its class): exact (each job its class's nominal cost), flat (the mix's
+    /// weighted mean cost), unknown (no cost), noisy (the nominal cost off by a per-job
+    /// factor log-uniform in [1/4, 4]). Cost-model scenarios: one_class (exact hints,
+    /// every job naming the one class `mixed`), sizes_exact (sized work: each job's work
+    /// its class's cost × a factor log-uniform over 64×, mean 1; hinted its own work),
+    /// sizes_units (sized work, no cost hint, units = round(factor × 1024)); they are
+    /// checked against exact, so list it too. Baselines take no hint and run once per
+    /// load on the fixed work, and once more on the sized work with a sizes_* scenario.
+    #[arg(
+        long,
+        visible_alias = "scenarios",
+        value_delimiter = ',',
+        default_value = "exact"
+    )]
     hints: Vec<HintScenario>,
     /// Cores to use (Tokio workers, router pool, tower limit, capacity) [default: all].
     #[arg(long)]

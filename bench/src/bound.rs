@@ -300,8 +300,8 @@ mod tests {
     #[test]
     fn schedule_jobs_carry_per_job_costs_and_class_deadlines() {
         let mix = Mix::standard();
-        let s = Schedule::generate(&mix, 2_000.0, std::time::Duration::from_millis(100), 3)
-            .unwrap();
+        let s =
+            Schedule::generate(&mix, 2_000.0, std::time::Duration::from_millis(100), 3).unwrap();
         let costs: Vec<u64> = (1..=s.arrivals.len() as u64).collect();
         let jobs = schedule_jobs(&s, &mix, &costs);
         assert_eq!(jobs.len(), s.arrivals.len());

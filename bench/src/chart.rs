@@ -32,6 +32,10 @@ type Key = (ExecutorKind, Option<HintScenario>, Workload);
 type Dashes = Option<(u32, u32)>;
 /// A drawing area of the SVG.
 type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
+/// A legend item: label, style and dashes.
+type Item = (String, ShapeStyle, Dashes);
+/// A legend item placed at `(x, row)`.
+type Placed = (i32, i32, String, ShapeStyle, Dashes);
 
 fn key_of(e: &ExecutorFigures) -> Key {
     (e.executor, e.hints, e.workload)
@@ -91,7 +95,7 @@ fn keys(report: &OverloadReport) -> Vec<Key> {
 }
 
 /// The legend's items: one per run, then the reference lines.
-fn legend_items(report: &OverloadReport, keys: &[Key]) -> Vec<(String, ShapeStyle, Dashes)> {
+fn legend_items(report: &OverloadReport, keys: &[Key]) -> Vec<Item> {
     let with_hints = report.shows_hints();
     let label_of = |k: Key| {
         report
@@ -101,7 +105,7 @@ fn legend_items(report: &OverloadReport, keys: &[Key]) -> Vec<(String, ShapeStyl
             .find(|e| key_of(e) == k)
             .map_or_else(|| k.0.label().to_owned(), |e| e.label(with_hints))
     };
-    let mut items: Vec<(String, ShapeStyle, Dashes)> = keys
+    let mut items: Vec<Item> = keys
         .iter()
         .map(|&k| (label_of(k), key_color(k).stroke_width(3), dashes(k)))
         .collect();
@@ -121,9 +125,7 @@ fn legend_items(report: &OverloadReport, keys: &[Key]) -> Vec<(String, ShapeStyl
 }
 
 /// Lays the legend out in rows that fit the width: `(x, row, label, style, dashes)`.
-fn place_legend(
-    items: Vec<(String, ShapeStyle, Dashes)>,
-) -> (Vec<(i32, i32, String, ShapeStyle, Dashes)>, i32) {
+fn place_legend(items: Vec<Item>) -> (Vec<Placed>, i32) {
     let item_width = |label: &str| 44 + 8 * label.chars().count() as i32;
     let mut placed = Vec::with_capacity(items.len());
     let (mut x, mut row) = (40, 0);
@@ -139,10 +141,7 @@ fn place_legend(
     (placed, row)
 }
 
-fn draw_legend(
-    legend: &Area<'_>,
-    placed: Vec<(i32, i32, String, ShapeStyle, Dashes)>,
-) -> Result<(), HarnessError> {
+fn draw_legend(legend: &Area<'_>, placed: Vec<Placed>) -> Result<(), HarnessError> {
     for (x, row, label, style, dash) in placed {
         let y = 17 + LEGEND_ROW * row;
         let (on, off) = dash.map_or((26, 0), |(on, off)| (on.min(10) as i32, off as i32));

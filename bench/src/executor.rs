@@ -119,12 +119,7 @@ impl ExecutorKind {
             ExecutorKind::HelixNoCostLearning => hints == HintScenario::Flat,
             ExecutorKind::HelixRemote => false,
             k if k.is_helix() => true,
-            _ => {
-                scenarios
-                    .iter()
-                    .find(|h| h.workload() == hints.workload())
-                    == Some(&hints)
-            }
+            _ => scenarios.iter().find(|h| h.workload() == hints.workload()) == Some(&hints),
         }
     }
 }

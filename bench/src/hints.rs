@@ -178,10 +178,16 @@ impl HintScenario {
             .map(|(i, (a, cost_ns))| JobHint {
                 class: match self {
                     HintScenario::OneClass => ONE_CLASS,
-                    _ => names.get(usize::from(a.class)).copied().unwrap_or(ONE_CLASS),
+                    _ => names
+                        .get(usize::from(a.class))
+                        .copied()
+                        .unwrap_or(ONE_CLASS),
                 },
                 cost_ns,
-                units: factors.as_ref().and_then(|f| f.get(i)).map(|&f| units_of(f)),
+                units: factors
+                    .as_ref()
+                    .and_then(|f| f.get(i))
+                    .map(|&f| units_of(f)),
             })
             .collect()
     }
@@ -385,13 +391,19 @@ mod tests {
         let mix = Mix::standard();
         let s = schedule(3);
         let one = HintScenario::OneClass.hints(&mix, &s);
-        assert!(one.iter().all(|h| h.class == ONE_CLASS && h.units.is_none()));
+        assert!(
+            one.iter()
+                .all(|h| h.class == ONE_CLASS && h.units.is_none())
+        );
         assert_eq!(
             one.iter().map(|h| h.cost_ns).collect::<Vec<_>>(),
             costs(HintScenario::Exact, &mix, &s)
         );
         // Every other scenario names the mix's classes.
-        for h in HintScenario::ALL.into_iter().filter(|&h| h != HintScenario::OneClass) {
+        for h in HintScenario::ALL
+            .into_iter()
+            .filter(|&h| h != HintScenario::OneClass)
+        {
             let names: std::collections::HashSet<&str> =
                 h.hints(&mix, &s).iter().map(|x| x.class).collect();
             assert_eq!(names.len(), mix.classes.len(), "{h}");
@@ -413,12 +425,18 @@ mod tests {
             assert_eq!((u.cost_ns, u.units), (0, Some(units_of(f))));
             assert!(u.units.is_some_and(|n| n >= 1));
             assert_eq!((e.cost_ns, e.units), (scaled_ns(class.cost_ns, f), None));
-            assert_eq!((u.class, e.class), (class.name.as_str(), class.name.as_str()));
+            assert_eq!(
+                (u.class, e.class),
+                (class.name.as_str(), class.name.as_str())
+            );
         }
         // Units are proportional to the size: a 64× range, 1024 at the mean.
         let n: Vec<u64> = units.iter().filter_map(|u| u.units).collect();
         let (lo, hi) = (n.iter().min().unwrap(), n.iter().max().unwrap());
-        assert!(*lo >= 67 && *hi <= 4_327 && *hi as f64 / *lo as f64 > 50.0, "{lo} {hi}");
+        assert!(
+            *lo >= 67 && *hi <= 4_327 && *hi as f64 / *lo as f64 > 50.0,
+            "{lo} {hi}"
+        );
         assert_eq!(HintScenario::SizesUnits.workload(), Workload::Sized);
         assert_eq!(HintScenario::OneClass.workload(), Workload::Fixed);
         assert!(HintScenario::COST_MODEL.iter().all(|h| h.is_cost_model()));

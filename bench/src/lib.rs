@@ -40,9 +40,8 @@
 //! [`Router::run`](helixrouter::router::Router::run); built-in classes carry their
 //! [`JobKind`](helixrouter::types::JobKind) exactly as `Router::submit` would, and every
 //! job names its work class: the mix's class name, except in the one-class scenario),
-//! everything `tokio::spawn`,
-//! everything `spawn_blocking`, and tower's `LoadShedLayer` over
-//! `ConcurrencyLimitLayer(cores)` over a `spawn_blocking` service.
+//! everything `tokio::spawn`, everything `spawn_blocking`, and tower's `LoadShedLayer`
+//! over `ConcurrencyLimitLayer(cores)` over a `spawn_blocking` service.
 //!
 //! # Scenarios
 //!
@@ -324,8 +323,14 @@ mod tests {
             .filter(|x| x.0 == ExecutorKind::Spawn)
             .map(|x| x.2)
             .collect();
-        assert_eq!(baselines, vec![HintScenario::Exact, HintScenario::SizesExact]);
-        assert!(r.iter().all(|(k, rep, given)| k.is_helix() == (*rep == Some(*given))));
+        assert_eq!(
+            baselines,
+            vec![HintScenario::Exact, HintScenario::SizesExact]
+        );
+        assert!(
+            r.iter()
+                .all(|(k, rep, given)| k.is_helix() == (*rep == Some(*given)))
+        );
         let off: Vec<_> = r
             .iter()
             .filter(|x| x.0 == ExecutorKind::HelixNoCostLearning)

@@ -450,8 +450,17 @@ mod tests {
         }
     }
 
-    #[test]
-    fn cost_model_bars_pass_and_fail_on_synthetic_figures() {
+    fn idle() -> Quantiles {
+        Quantiles {
+            count: 1,
+            p50: Some(1.0),
+            p99: Some(1.0),
+            max: Some(1.0),
+        }
+    }
+
+    /// A 0.5× and a 2× step with every cost-model scenario, baselines on both works.
+    fn cost_model_steps() -> Vec<LoadStep> {
         use ExecutorKind::{HelixLearning as L, HelixStatic as S, Spawn};
         use HintScenario::{Exact, OneClass, SizesExact, SizesUnits};
         let low = step(
@@ -478,9 +487,19 @@ mod tests {
                 figures(L, Some(SizesUnits), 900),
             ],
         );
-        let steps = vec![low, high];
-        let cm = OverloadReport::check_cost_model_bars(&steps);
-        assert_eq!(cm.len(), 6, "one per HelixRouter run in a cost-model scenario");
+        vec![low, high]
+    }
+
+    #[test]
+    fn cost_model_bars_pass_and_fail_on_synthetic_figures() {
+        use ExecutorKind::{HelixLearning as L, HelixStatic as S};
+        use HintScenario::{OneClass, SizesExact, SizesUnits};
+        let cm = OverloadReport::check_cost_model_bars(&cost_model_steps());
+        assert_eq!(
+            cm.len(),
+            7,
+            "one per HelixRouter run in a cost-model scenario"
+        );
         let bar = |load: f64, k, h| {
             cm.iter()
                 .find(|b| b.load == load && b.executor == k && b.hints == h)
@@ -488,40 +507,58 @@ mod tests {
         };
         // 0.5×: 1.0 point below exact and 97.5% >= 97%: both met.
         let b = bar(0.5, L, OneClass);
-        assert_eq!((b.exact_gap_bar_met, b.low_load_bar_met), (Some(true), Some(true)));
+        assert_eq!(
+            (b.exact_gap_bar_met, b.low_load_bar_met),
+            (Some(true), Some(true))
+        );
         assert!(b.met());
         // 2.5 points below exact, but 96.5% < 97%.
         let b = bar(0.5, S, OneClass);
-        assert_eq!((b.exact_gap_bar_met, b.low_load_bar_met), (Some(true), Some(false)));
+        assert_eq!(
+            (b.exact_gap_bar_met, b.low_load_bar_met),
+            (Some(true), Some(false))
+        );
         assert!(!b.met());
         // 3.0 points is within the bar, 3.1 is not; no low-load bar for the sizes.
         let b = bar(0.5, L, SizesExact);
-        assert_eq!((b.exact_gap_bar_met, b.low_load_bar_met), (Some(true), None));
+        assert_eq!(
+            (b.exact_gap_bar_met, b.low_load_bar_met),
+            (Some(true), None)
+        );
         let b = bar(0.5, L, SizesUnits);
         assert_eq!(b.exact_gap_bar_met, Some(false));
         assert_eq!(b.exact_goodput_share, Some(0.985));
         // 2×: no low-load bar; no exact run of the static variant, so no reference.
         let b = bar(2.0, L, OneClass);
-        assert_eq!((b.exact_gap_bar_met, b.low_load_bar_met), (Some(true), None));
+        assert_eq!(
+            (b.exact_gap_bar_met, b.low_load_bar_met),
+            (Some(true), None)
+        );
         let b = bar(2.0, S, OneClass);
         assert_eq!((b.exact_gap_bar_met, b.exact_goodput_share), (None, None));
         assert!(b.met());
+    }
 
+    #[test]
+    fn sized_runs_meet_their_own_baselines_and_bound_and_render() {
+        use ExecutorKind::HelixLearning as L;
+        use HintScenario::{Exact, OneClass, SizesExact, SizesUnits};
+        let steps = cost_model_steps();
         // The 2× bars compare each run with the baselines on its own work.
-        let idle = Quantiles {
-            count: 1,
-            p50: Some(1.0),
-            p99: Some(1.0),
-            max: Some(1.0),
+        let bars = OverloadReport::check_bars(&steps, &idle());
+        let find = |h| {
+            bars.iter()
+                .find(|b| b.executor == L && b.hints == Some(h))
+                .unwrap()
         };
-        let bars = OverloadReport::check_bars(&steps, &idle);
-        let find = |h| bars.iter().find(|b| b.executor == L && b.hints == Some(h)).unwrap();
         assert!(find(Exact).beats_baselines && find(OneClass).beats_baselines);
         let units = find(SizesUnits);
-        assert_eq!((units.best_baseline_on_time, units.beats_baselines), (910, false));
+        assert_eq!(
+            (units.best_baseline_on_time, units.beats_baselines),
+            (910, false)
+        );
         assert_eq!(steps[1].bound_of(Workload::Sized).upper, 940);
         assert_eq!(steps[1].bound_of(Workload::Fixed).upper, 950);
-
         let report = OverloadReport {
             machine: MachineInfo::current(),
             seed: 1,
@@ -529,10 +566,10 @@ mod tests {
             mix: Mix::standard(),
             hints: vec![Exact, OneClass, SizesExact, SizesUnits],
             capacity: Capacity::nominal(&Mix::standard(), 2),
-            idle_starvation_ms: idle,
+            idle_starvation_ms: idle(),
+            cost_model_bars: OverloadReport::check_cost_model_bars(&steps),
             steps,
             bars,
-            cost_model_bars: cm,
         };
         assert!(report.has_sized());
         let table = report.render_table();
@@ -547,6 +584,7 @@ mod tests {
         ] {
             assert!(table.contains(want), "table lacks `{want}`:\n{table}");
         }
+        // The sized baseline at 2×, one class's low-load bar and sizes_units' gap at 0.5×.
         assert_eq!(table.matches("[MISS]").count(), 3, "{table}");
         let back: OverloadReport = serde_json::from_str(&report.to_json().unwrap()).unwrap();
         assert_eq!(back, report);

@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use helix_overload::{
-    ExecutorKind, HarnessConfig, HintScenario, Outcome, OverloadReport, Quantiles, chart, run,
+    ExecutorKind, HarnessConfig, HintScenario, Outcome, OverloadReport, Quantiles, Schedule,
+    Workload, bound, chart, goodput_bound, run, sizes,
 };
 
 fn tiny_config() -> HarnessConfig {
@@ -130,12 +131,14 @@ fn hint_scenarios_run_side_by_side_on_one_schedule() {
             ExecutorKind::TowerLimitShed,
             ExecutorKind::HelixNoCostLearning,
         ],
-        hints: HintScenario::ALL.to_vec(),
+        hints: HintScenario::HINTS.to_vec(),
         ..tiny_config()
     };
     let report = run(&cfg).expect("harness run");
     assert!(report.conserves());
-    assert_eq!(report.hints, HintScenario::ALL.to_vec());
+    assert_eq!(report.hints, HintScenario::HINTS.to_vec());
+    assert!(report.cost_model_bars.is_empty() && !report.has_sized());
+    assert!(report.steps.iter().all(|s| s.sized.is_none()));
     let step = &report.steps[0];
     let runs: Vec<(ExecutorKind, Option<HintScenario>)> = step
         .executors
@@ -184,6 +187,120 @@ fn hint_scenarios_run_side_by_side_on_one_schedule() {
     let back: OverloadReport =
         serde_json::from_str(&report.to_json().expect("json")).expect("parse");
     assert_eq!(back.steps[0].executors[2].hints, Some(Flat));
+}
+
+#[test]
+fn cost_model_scenarios_run_beside_exact_with_baselines_per_workload() {
+    use ExecutorKind::{HelixLearning as L, Spawn};
+    use HintScenario::{Exact, OneClass, SizesExact, SizesUnits};
+    let cfg = HarnessConfig {
+        loads: vec![0.5],
+        executors: vec![L, Spawn],
+        hints: vec![Exact, OneClass, SizesExact, SizesUnits],
+        ..tiny_config()
+    };
+    let report = run(&cfg).expect("harness run");
+    assert!(report.conserves());
+    let step = &report.steps[0];
+    let runs: Vec<_> = step
+        .executors
+        .iter()
+        .map(|e| (e.executor, e.hints, e.workload))
+        .collect();
+    let (fixed, sized) = (Workload::Fixed, Workload::Sized);
+    assert_eq!(
+        runs,
+        vec![
+            (L, Some(Exact), fixed),
+            (Spawn, None, fixed),
+            (L, Some(OneClass), fixed),
+            (L, Some(SizesExact), sized),
+            (Spawn, None, sized),
+            (L, Some(SizesUnits), sized),
+        ]
+    );
+    // The sized bound and load count each job's measured class cost × its size factor.
+    let z = step.sized.expect("sized bound");
+    let window = Duration::from_secs_f64(step.window_secs);
+    let schedule = Schedule::generate(&cfg.mix, step.rate_per_sec, window, step.seed).unwrap();
+    let factors = sizes::job_factors(&schedule);
+    let costs = report.capacity.measured_costs();
+    let per_job = sizes::job_costs_ns(&schedule, &costs, Some(&factors));
+    let jobs = bound::schedule_jobs(&schedule, &cfg.mix, &per_job);
+    assert_eq!(z.bound, goodput_bound(&jobs, cfg.cores));
+    let demand = per_job.iter().sum::<u64>() as f64;
+    let load = demand / (cfg.cores as f64 * step.window_secs * 1e9);
+    assert!(
+        (z.realised_load - load).abs() < 1e-9 * load,
+        "{z:?} vs {load}"
+    );
+    assert_eq!(z.size_span, 64.0);
+    // Every cost-model run has its cost-model bar (0.5× < 2×: no DESIGN bars).
+    assert!(report.bars.is_empty());
+    let cm: Vec<_> = report.cost_model_bars.iter().map(|b| b.hints).collect();
+    assert_eq!(cm, vec![OneClass, SizesExact, SizesUnits]);
+    assert!(
+        report
+            .cost_model_bars
+            .iter()
+            .all(|b| b.exact_gap_bar_met.is_some())
+    );
+    assert!(report.cost_model_bars[0].low_load_bar_met.is_some());
+    // One class: the router saw one class; sizes_units: the classes learned from sizes.
+    let stats = |h| {
+        step.executors
+            .iter()
+            .find(|e| e.hints == Some(h))
+            .and_then(|e| e.router.clone())
+            .expect("router stats")
+    };
+    let one = stats(OneClass);
+    assert!(!one.classes.is_empty());
+    assert!(
+        one.classes.iter().all(|c| c.name == "mixed"),
+        "{:?}",
+        one.classes
+    );
+    let units = stats(SizesUnits);
+    assert!(units.classes.iter().all(|c| c.name != "mixed"));
+    assert!(units.classes.iter().map(|c| c.units_samples).sum::<u64>() > 0);
+    assert_eq!(
+        stats(SizesExact)
+            .classes
+            .iter()
+            .map(|c| c.units_samples)
+            .sum::<u64>(),
+        0
+    );
+
+    cost_model_outputs(&report);
+}
+
+/// The table, SVG and JSON of a cost-model run carry its scenarios, bounds and bars.
+fn cost_model_outputs(report: &OverloadReport) {
+    let step = &report.steps[0];
+    let table = report.render_table();
+    for want in [
+        "tokio::spawn [sized]",
+        "helix (learning) [one_class]",
+        "(upper bound, sized)",
+        "cost-model bars",
+        "cost models HelixRouter learned",
+    ] {
+        assert!(table.contains(want), "table lacks `{want}`");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let svg = dir.path().join("cost-model.svg");
+    chart::write_svg(report, &svg).expect("svg");
+    let svg_text = std::fs::read_to_string(&svg).expect("read svg");
+    assert!(svg_text.contains("helix (learning) [sizes_units]"));
+    assert!(svg_text.contains("tokio::spawn [sized]"));
+    assert!(svg_text.contains("upper bound, sized work"));
+    let back: OverloadReport =
+        serde_json::from_str(&report.to_json().expect("json")).expect("parse");
+    assert_eq!(back.cost_model_bars, report.cost_model_bars);
+    assert_eq!(back.steps[0].sized, step.sized);
+    assert_eq!(back.steps[0].executors[4].workload, Workload::Sized);
 }
 
 #[test]

@@ -205,10 +205,11 @@ pub enum DecompressError {
     Malformed(std::io::Error),
 }
 
-/// Decompresses every frame of `body`, never holding more than [`MAX_DECOMPRESSED`] + 1
-/// bytes of output (its buffer is `capacity`, the declared size when every frame
-/// declares one, and grows by doubling otherwise, so at most twice the bound) and
-/// never a window over 2^[`MAX_WINDOW_LOG`].
+/// Decompresses every frame of `body`, reading at most [`MAX_DECOMPRESSED`] + 1 bytes of
+/// output (one past the bound tells it was crossed) with a window of at most
+/// 2^[`MAX_WINDOW_LOG`]. The output buffer starts at `capacity` (the declared size when
+/// every frame declares one) and otherwise grows by doubling, so it stays under twice
+/// the bound.
 pub fn decompress_bounded(body: &[u8], capacity: usize) -> Result<Vec<u8>, DecompressError> {
     let mut decoder =
         zstd::stream::read::Decoder::with_buffer(body).map_err(DecompressError::Malformed)?;

@@ -231,7 +231,11 @@ impl UnitsFit {
         };
         let w = 1.0 / (p * p);
         let alpha = (1.0 / (self.n as f64 + 1.0)).max(UNITS_ALPHA);
-        for (s, x) in self.sums.iter_mut().zip([w, w * u, w * y, w * u * u, w * u * y]) {
+        for (s, x) in self
+            .sums
+            .iter_mut()
+            .zip([w, w * u, w * y, w * u * u, w * u * y])
+        {
             *s += alpha * (x - *s);
         }
         self.n += 1;
@@ -240,7 +244,7 @@ impl UnitsFit {
     /// `(fixed ns, ns per unit)`, `None` before the first sample.
     pub fn parts(&self) -> Option<(f64, f64)> {
         let [sw, su, sy, suu, suy] = self.sums;
-        if self.n == 0 || !(sw > 0.0) {
+        if self.n == 0 || sw.is_nan() || sw <= 0.0 {
             return None;
         }
         let constant = (sy / sw, 0.0);
@@ -250,7 +254,7 @@ impl UnitsFit {
             constant
         };
         let det = sw * suu - su * su;
-        if !(det > 1e-9 * sw * suu) {
+        if det.is_nan() || det <= 1e-9 * sw * suu {
             // Every size the same (or all zero): no way to split the two parts.
             return Some(proportional);
         }
@@ -518,7 +522,10 @@ mod tests {
     fn a_hint_is_used_as_given_until_its_ratio_is_measured() {
         let none = Learned::default();
         let e = estimate(50_000, None, &none, true);
-        assert_eq!((e.policy_ns, e.admit_ns, e.unknown), (50_000, 50_000, false));
+        assert_eq!(
+            (e.policy_ns, e.admit_ns, e.unknown),
+            (50_000, 50_000, false)
+        );
         assert!(!e.learned);
         // Half way to trusted: half the learned log ratio (10x -> ~3.2x).
         let s = learn_ratio(10.0, 64, 0.0, 1);
@@ -568,7 +575,12 @@ mod tests {
     #[test]
     fn extreme_units_neither_overflow_nor_panic() {
         let mut fit = UnitsFit::default();
-        for (i, u) in [0, u64::MAX, 1, u64::MAX / 3, 0, 7].into_iter().cycle().take(60).enumerate() {
+        for (i, u) in [0, u64::MAX, 1, u64::MAX / 3, 0, 7]
+            .into_iter()
+            .cycle()
+            .take(60)
+            .enumerate()
+        {
             fit.update(u, 1_000 + i as u64);
         }
         for u in [0, 1, u64::MAX] {
@@ -607,7 +619,10 @@ mod tests {
         assert!(mismatched(learn_ratio(0.1, 32, 0.0, 1), 32));
         assert!(!mismatched(learn_ratio(2.0, 32, 0.0, 1), 32));
         assert!(!mismatched(off, 4), "too few samples to accuse the hint");
-        assert!(!mismatched(CostState::EMPTY, 32), "no hint, nothing to flag");
+        assert!(
+            !mismatched(CostState::EMPTY, 32),
+            "no hint, nothing to flag"
+        );
     }
 
     proptest! {

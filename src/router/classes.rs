@@ -195,7 +195,12 @@ impl ClassEntry {
 
     /// What to plan with for work hinted `hint_ns` (0 = unknown) of size `units`.
     #[inline]
-    pub(crate) fn estimate(&self, hint_ns: u64, units: Option<u64>, learning: bool) -> CostEstimate {
+    pub(crate) fn estimate(
+        &self,
+        hint_ns: u64,
+        units: Option<u64>,
+        learning: bool,
+    ) -> CostEstimate {
         if hint_ns != 0 && self.last_hint.load(Relaxed) != hint_ns {
             self.last_hint.store(hint_ns, Relaxed);
         }
@@ -268,8 +273,7 @@ impl ClassEntry {
         }
         if let Some((fixed, per_unit)) = fit.parts() {
             let (p, a) = cost::ratio_factors(fit.residual(), cost::TRUST_SAMPLES);
-            self.units_parts
-                .store(pack_f32(fixed, per_unit), Relaxed);
+            self.units_parts.store(pack_f32(fixed, per_unit), Relaxed);
             self.units_factors.store(pack_f32(p, a).max(1), Relaxed);
         }
     }
@@ -279,7 +283,7 @@ impl ClassEntry {
     /// caller ends the probe with [`ClassEntry::probe_done`].
     pub(crate) fn take_probe(&self) -> bool {
         let n = self.estimate_sheds.fetch_add(1, Relaxed) + 1;
-        if n % PROBE_EVERY != 0 || self.probing.swap(true, Relaxed) {
+        if !n.is_multiple_of(PROBE_EVERY) || self.probing.swap(true, Relaxed) {
             return false;
         }
         self.probes.fetch_add(1, Relaxed);
@@ -341,7 +345,10 @@ impl ClassEntry {
         let ratio_n = self.ratio_samples.load(Relaxed);
         let fit = *lock(&self.units_fit);
         if ratio_n > 0 && ratio_n >= fit.samples() {
-            (CostModel::Ratio, CostState(self.ratio.load(Relaxed)).spread())
+            (
+                CostModel::Ratio,
+                CostState(self.ratio.load(Relaxed)).spread(),
+            )
         } else if fit.samples() > 0 {
             (CostModel::Units, fit.residual().spread())
         } else {
@@ -580,7 +587,10 @@ mod tests {
         let large = e.estimate(0, Some(1 << 20), true);
         assert_eq!(small.model, CostModel::Units);
         assert!((21_000..=25_500).contains(&small.policy_ns), "{small:?}");
-        assert!((3_000_000..=3_400_000).contains(&large.policy_ns), "{large:?}");
+        assert!(
+            (3_000_000..=3_400_000).contains(&large.policy_ns),
+            "{large:?}"
+        );
         let s = &t.stats()[0];
         assert_eq!(s.model, CostModel::Units);
         assert!(s.residual_spread.is_some_and(|r| r < 1.05), "{s:?}");
@@ -593,7 +603,11 @@ mod tests {
         let t = ClassTable::new(4);
         let (_, e) = t.resolve("x");
         let taken: Vec<bool> = (0..PROBE_EVERY * 2).map(|_| e.take_probe()).collect();
-        assert_eq!(taken.iter().filter(|&&p| p).count(), 1, "the second waits for the first");
+        assert_eq!(
+            taken.iter().filter(|&&p| p).count(),
+            1,
+            "the second waits for the first"
+        );
         assert!(taken[PROBE_EVERY as usize - 1]);
         e.probe_done();
         let more = (0..PROBE_EVERY).filter(|_| e.take_probe()).count();
@@ -642,13 +656,21 @@ mod tests {
         }
         let est = e.estimate(10_000, None, true);
         assert!((4_600_000..=4_800_000).contains(&est.policy_ns), "{est:?}");
-        assert_eq!(e.estimate(10_000, None, false).policy_ns, 10_000, "learning off");
+        assert_eq!(
+            e.estimate(10_000, None, false).policy_ns,
+            10_000,
+            "learning off"
+        );
         // The hint of another job of the class keeps its own size.
         let big = e.estimate(20_000, None, true);
         assert!((9_200_000..=9_600_000).contains(&big.policy_ns), "{big:?}");
         let s = &t.stats()[0];
         assert!(s.mismatch);
-        assert_eq!((s.model, s.hint_ns), (CostModel::Ratio, Some(20_000)), "the last hint");
+        assert_eq!(
+            (s.model, s.hint_ns),
+            (CostModel::Ratio, Some(20_000)),
+            "the last hint"
+        );
         assert_eq!(s.samples, cost::TRUST_SAMPLES);
     }
 }

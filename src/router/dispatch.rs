@@ -242,7 +242,13 @@ impl Router {
                 let (id, entry) = inner.classes.resolve(name);
                 let est = entry.estimate(hint_ns, hint.units, cfg.enable_cost_learning);
                 hint.compute_cost = est.policy_ns;
-                (Some(id), Some(entry), est.admit_ns, est.unknown, est.learned)
+                (
+                    Some(id),
+                    Some(entry),
+                    est.admit_ns,
+                    est.unknown,
+                    est.learned,
+                )
             }
         };
         let timing = Timing {

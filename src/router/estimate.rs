@@ -97,9 +97,7 @@ impl Router {
         let (_, entry) = inner.classes.resolve(class);
         let (state, cost_samples) = entry.cost_state();
         let class_cost = trusted(state, cost_samples, cost::TRUST_SAMPLES);
-        let cost = units
-            .and_then(|u| entry.units_estimate(u))
-            .or(class_cost);
+        let cost = units.and_then(|u| entry.units_estimate(u)).or(class_cost);
         let request_samples = entry.request_samples.load(Relaxed);
         let class_request = trusted(
             CostState(entry.request_cost.load(Relaxed)),
