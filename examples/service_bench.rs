@@ -585,6 +585,15 @@ fn bars(runs: &[Run], loads: &[f64]) -> Vec<Bar> {
             .map(|r| r.goodput_per_sec)
     };
     let low = loads.iter().copied().fold(f64::INFINITY, f64::min);
+    for run in runs.iter().filter(|r| r.mode == "helix" && r.load <= 0.5) {
+        let shed = run.routes.iter().map(|f| f.shed).sum::<u64>();
+        bars.push(Bar {
+            name: format!("{}×: helix requests shed", run.load),
+            value: shed as f64,
+            target: "0".into(),
+            met: shed == 0,
+        });
+    }
     for &load in loads.iter().filter(|&&l| l >= 2.0) {
         let helix = goodput("helix", load).unwrap_or(0.0);
         let best = MODES[1..]
@@ -593,10 +602,10 @@ fn bars(runs: &[Run], loads: &[f64]) -> Vec<Bar> {
             .fold(0.0, f64::max);
         let ratio = helix / best.max(f64::MIN_POSITIVE);
         bars.push(Bar {
-            name: format!("{load}×: helix goodput / better baseline"),
+            name: format!("{load}×: helix goodput / best baseline"),
             value: ratio,
-            target: ">= 2".into(),
-            met: ratio >= 2.0,
+            target: ">= 1.3".into(),
+            met: ratio >= 1.3,
         });
         if let (Some(p), Some(base)) = (json_p99(runs, "helix", load), json_p99(runs, "helix", low))
         {

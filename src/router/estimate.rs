@@ -38,6 +38,10 @@ pub struct ClassEstimate {
     /// wait included (ns); `None` when the class's run time is not known to reach the
     /// spawn threshold.
     pub pool_finish_ns: Option<u64>,
+    /// True when the CPU pool has a free worker and nothing waits: work admitted now
+    /// starts at once, so an estimate alone should not shed it (it runs, and its run is
+    /// measured).
+    pub pool_idle: bool,
     /// Requests of this class shed so far by a layer in front of the router
     /// ([`Router::record_request_shed`]).
     pub requests_shed: u64,
@@ -69,11 +73,13 @@ impl Router {
     }
 
     /// [`Router::class_estimate`] for one unit of work of size `units` (bytes of its
-    /// body, pixels, rows; see [`crate::WorkHint::units`]): once the class has learned
+    /// body, pixels, rows; see [`crate::WorkHint::units`]). Once the class has learned
     /// how its run time grows with size, `cost_ns` and `cost_p90_ns` are this size's
-    /// prediction, and once the requests recorded with a size
-    /// ([`Router::record_request_for`]) are enough, so are `request_ns` and
-    /// `request_p90_ns`. Until then, and with `units` `None`, the class's figures.
+    /// prediction, `pool_finish_ns` is planned with it, and `request_ns` /
+    /// `request_p90_ns` are `None`: the request is judged by its own run time and the
+    /// pool's wait, both measured. For work the router does not run itself (no run-time
+    /// fit), the latencies recorded with a size ([`Router::record_request_for`]) stand
+    /// in once there are enough of them. With `units` `None`, the class's figures.
     ///
     /// # Examples
     ///
@@ -97,21 +103,29 @@ impl Router {
         let (_, entry) = inner.classes.resolve(class);
         let (state, cost_samples) = entry.cost_state();
         let class_cost = trusted(state, cost_samples, cost::TRUST_SAMPLES);
-        let cost = units.and_then(|u| entry.units_estimate(u)).or(class_cost);
+        let sized_cost = units.and_then(|u| entry.units_estimate(u));
+        let cost = sized_cost.or(class_cost);
         let request_samples = entry.request_samples.load(Relaxed);
         let class_request = trusted(
             CostState(entry.request_cost.load(Relaxed)),
             request_samples,
             REQUEST_TRUST_SAMPLES,
         );
-        let request = units
-            .and_then(|u| {
+        // A sized request whose run time the router has learned for its size is judged
+        // by that run time and the pool's wait for it (both measured directly); the
+        // request latencies recorded with sizes mix in the queue waits of their moment,
+        // so their fit stands in only for work the router does not run itself.
+        let request = match (units, sized_cost) {
+            (Some(_), Some(_)) => None,
+            (Some(u), None) => {
                 let fit = *super::lock(&entry.request_units);
                 (fit.samples() >= REQUEST_TRUST_SAMPLES)
                     .then(|| fit.estimate(u))
                     .flatten()
-            })
-            .or(class_request);
+                    .or(class_request)
+            }
+            (None, _) => class_request,
+        };
         let pool_finish_ns = cost.and_then(|(typical, _)| {
             (typical >= inner.effective.load().spawn_threshold)
                 .then(|| inner.pool.estimate_finish_ns(typical))
@@ -125,6 +139,7 @@ impl Router {
             request_ns: request.map(|r| r.0),
             request_p90_ns: request.map(|r| r.1),
             pool_finish_ns,
+            pool_idle: inner.pool.busy() < inner.effective.load().cpu_parallelism,
             requests_shed: entry.requests_shed.load(Relaxed),
             units,
             pressure: f64::from_bits(inner.pressure_score.load(Relaxed)),

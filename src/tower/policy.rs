@@ -42,7 +42,11 @@ impl ShedPolicy {
         let predicted = est.request_p90_ns.max(queued).max(est.cost_p90_ns)?;
         let heavy = est.cost_ns.max(est.request_ns).unwrap_or(0) >= self.heavy_ns;
         let budget_ns = u64::try_from(budget.as_nanos()).unwrap_or(u64::MAX);
-        let reason = if predicted > budget_ns {
+        // Like the router's own admission: a class whose work the router runs is never
+        // shed on a prediction while the pool has a free worker and nothing waits (the
+        // request starts at once and its run corrects the prediction).
+        let starts_now = est.pool_idle && est.cost_samples > 0;
+        let reason = if predicted > budget_ns && !starts_now {
             let probe = (est.requests_shed + 1).is_multiple_of(self.probe_every.max(1));
             if probe {
                 return None;
@@ -83,6 +87,7 @@ mod tests {
             request_ns: None,
             request_p90_ns: None,
             pool_finish_ns: None,
+            pool_idle: false,
             requests_shed: 0,
             units: None,
             pressure: 0.0,
@@ -90,6 +95,33 @@ mod tests {
     }
 
     const MS: u64 = 1_000_000;
+
+    #[test]
+    fn pool_work_is_not_shed_on_a_prediction_while_the_pool_is_idle() {
+        let p = ShedPolicy::default();
+        let over = ClassEstimate {
+            cost_samples: 40,
+            cost_ns: Some(2 * MS),
+            cost_p90_ns: Some(3 * MS),
+            request_ns: Some(90 * MS),
+            request_p90_ns: Some(120 * MS),
+            ..est()
+        };
+        let budget = Duration::from_millis(100);
+        assert!(p.decide(&over, budget).is_some(), "busy pool: shed");
+        let idle = ClassEstimate {
+            pool_idle: true,
+            ..over
+        };
+        assert_eq!(p.decide(&idle, budget), None, "idle pool: it runs");
+        // A class the router never ran (its latency is all the layer knows) is still
+        // judged by its latency.
+        let unrun = ClassEstimate {
+            cost_samples: 0,
+            ..idle
+        };
+        assert!(p.decide(&unrun, budget).is_some());
+    }
 
     #[test]
     fn unknown_class_is_admitted() {
