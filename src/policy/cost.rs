@@ -153,8 +153,8 @@ pub fn ratio_factors(state: CostState, samples: u64) -> (f64, f64) {
     };
     let w = (samples as f32 / TRUST_SAMPLES as f32).min(1.0);
     (
-        f64::from(w * mean).exp2(),
-        f64::from(w * (mean + HIGH_DEVS * dev)).exp2(),
+        f64::from((w * mean).exp2()),
+        f64::from((w * (mean + HIGH_DEVS * dev)).exp2()),
     )
 }
 
@@ -410,8 +410,10 @@ pub fn mismatched(ratio: CostState, samples: u64) -> bool {
     }
 }
 
-fn log2_ns(ns: u64) -> f32 {
-    (ns.max(1) as f64).log2() as f32
+/// `log2(ns)` (of at least 1 ns), the unit every estimator works in.
+#[inline]
+pub fn log2_ns(ns: u64) -> f32 {
+    (ns.max(1) as f32).log2()
 }
 
 fn exp2_ns(x: f32) -> u64 {

@@ -82,10 +82,10 @@ pub(crate) struct ClassEntry {
     ratio: AtomicU64,
     /// Hinted runs folded into `ratio`.
     ratio_samples: AtomicU64,
-    /// [`cost::ratio_factors`] of `ratio` as f64 bits (policy, admit), republished by
-    /// every ratio update so the hot path multiplies instead of exponentiating.
-    ratio_policy: AtomicU64,
-    ratio_admit: AtomicU64,
+    /// [`cost::ratio_factors`] of `ratio` (policy, admit) as two f32 in one word, 0
+    /// before the first hinted run; republished by every ratio update so the hot path
+    /// makes one load and multiplies instead of exponentiating.
+    ratio_factors: AtomicU64,
     /// Units model: the fit, locked only to fold in a sampled run (and by `stats`).
     units_fit: Mutex<UnitsFit>,
     /// The fit as the hot path reads it, published once it has
@@ -147,8 +147,7 @@ impl ClassEntry {
             high_ns: AtomicU64::new(0),
             ratio: AtomicU64::new(CostState::EMPTY.0),
             ratio_samples: AtomicU64::new(0),
-            ratio_policy: AtomicU64::new(1f64.to_bits()),
-            ratio_admit: AtomicU64::new(1f64.to_bits()),
+            ratio_factors: AtomicU64::new(0),
             units_fit: Mutex::new(UnitsFit::default()),
             units_parts: AtomicU64::new(0),
             units_factors: AtomicU64::new(0),
@@ -165,8 +164,19 @@ impl ClassEntry {
         }
     }
 
+    /// The ratio model's `(policy, admit)` factors and whether any hinted run was
+    /// measured (one load).
+    #[inline]
+    fn ratio(&self) -> ((f64, f64), u64) {
+        match self.ratio_factors.load(Relaxed) {
+            0 => ((1.0, 1.0), 0),
+            w => (unpack_f32(w), 1),
+        }
+    }
+
     /// What the class has learned, as [`cost::estimate`] reads it; the units fit only
-    /// when `with_units` (a job that gives its size).
+    /// when `with_units` (a job that gives its size). `ratio_samples` is 0 or 1 (all
+    /// the estimate needs to know).
     #[inline]
     pub(crate) fn learned(&self, with_units: bool) -> Learned {
         let units = if with_units {
@@ -181,14 +191,12 @@ impl ClassEntry {
         } else {
             None
         };
+        let (ratio, ratio_samples) = self.ratio();
         Learned {
             typical_ns: self.typical_ns.load(Relaxed),
             high_ns: self.high_ns.load(Relaxed),
-            ratio: (
-                f64::from_bits(self.ratio_policy.load(Relaxed)),
-                f64::from_bits(self.ratio_admit.load(Relaxed)),
-            ),
-            ratio_samples: self.ratio_samples.load(Relaxed),
+            ratio,
+            ratio_samples,
             units,
         }
     }
@@ -201,8 +209,18 @@ impl ClassEntry {
         units: Option<u64>,
         learning: bool,
     ) -> CostEstimate {
-        if hint_ns != 0 && self.last_hint.load(Relaxed) != hint_ns {
-            self.last_hint.store(hint_ns, Relaxed);
+        if hint_ns != 0 {
+            if self.last_hint.load(Relaxed) != hint_ns {
+                self.last_hint.store(hint_ns, Relaxed);
+            }
+            // A hinted job needs the ratio alone (the common, hot case).
+            let (ratio, ratio_samples) = self.ratio();
+            let l = Learned {
+                ratio,
+                ratio_samples,
+                ..Learned::default()
+            };
+            return cost::estimate(hint_ns, units, &l, learning);
         }
         cost::estimate(hint_ns, units, &self.learned(units.is_some()), learning)
     }
@@ -234,19 +252,21 @@ impl ClassEntry {
             return;
         }
         let n = self.samples.fetch_add(1, Relaxed);
+        let x = cost::log2_ns(run_ns);
         // A lost race only means this sample is folded on top of a newer state.
-        if let Ok(prev) = self
-            .cost
-            .fetch_update(Relaxed, Relaxed, |s| Some(CostState(s).update(run_ns, n).0))
-        {
-            let now = CostState(prev).update(run_ns, n);
+        let mut now = CostState::EMPTY;
+        let folded = self.cost.fetch_update(Relaxed, Relaxed, |s| {
+            now = CostState(s).update_log2(x, n);
+            Some(now.0)
+        });
+        if folded.is_ok() {
             self.typical_ns
                 .store(now.typical_ns().unwrap_or(1).max(1), Relaxed);
             self.high_ns
                 .store(now.high_ns().unwrap_or(1).max(1), Relaxed);
         }
         if hint_ns != 0 {
-            self.record_ratio(cost::log_ratio(run_ns, hint_ns));
+            self.record_ratio(x - cost::log2_ns(hint_ns));
         }
         if let Some(u) = units {
             self.record_units(u, run_ns);
@@ -255,13 +275,14 @@ impl ClassEntry {
 
     fn record_ratio(&self, x: f32) {
         let n = self.ratio_samples.fetch_add(1, Relaxed);
-        if let Ok(prev) = self
-            .ratio
-            .fetch_update(Relaxed, Relaxed, |s| Some(CostState(s).update_log2(x, n).0))
-        {
-            let (p, a) = cost::ratio_factors(CostState(prev).update_log2(x, n), n + 1);
-            self.ratio_policy.store(p.to_bits(), Relaxed);
-            self.ratio_admit.store(a.to_bits(), Relaxed);
+        let mut now = CostState::EMPTY;
+        let folded = self.ratio.fetch_update(Relaxed, Relaxed, |s| {
+            now = CostState(s).update_log2(x, n);
+            Some(now.0)
+        });
+        if folded.is_ok() {
+            let (p, a) = cost::ratio_factors(now, n + 1);
+            self.ratio_factors.store(pack_f32(p, a).max(1), Relaxed);
         }
     }
 
