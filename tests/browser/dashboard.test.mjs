@@ -281,7 +281,10 @@ async function main() {
         `latency rows ${rows} != strategies of /api/stats`,
       );
       const cells = await page.$$eval("#latency-table tbody tr:first-child td", (tds) => tds.map((td) => td.textContent));
-      assert(cells.length === 9, `latency row has ${cells.length} cells`);
+      assert(cells.length === 10, `latency row has ${cells.length} cells`);
+      const head = await page.$$eval("#latency-table thead th", (ths) => ths.map((th) => th.textContent.trim().split(/\s/)[0]));
+      assert(head[2] === "shed", `the latency table's third column is ${JSON.stringify(head[2])}, not "shed"`);
+
       const p = await page.textContent("#pressure-score");
       assert(/^\d+(\.\d+)? %$/.test(p.trim()), `pressure score ${JSON.stringify(p)} is not a percentage`);
     });
@@ -502,6 +505,49 @@ async function main() {
         return { w: c.width, h: c.height };
       });
       assert(heat.w > 100 && heat.h >= 50, `heat map canvas is ${heat.w}x${heat.h}`);
+    });
+
+    await check("sheds are shown as sheds (mix, latency table) and a class's model and fit are shown", async () => {
+      // Made-up /api/stats: 100 jobs routed to the pool of which 30 were shed in its
+      // queue, and 20 shed at routing; a class learning a units fit.
+      const p = await context.newPage();
+      await p.route("**/api/stats", async (route) => {
+        const resp = await route.fetch();
+        const s = await resp.json();
+        for (const x of s.strategies) {
+          x.routed = 0;
+          x.dropped = 0;
+        }
+        const pool = s.strategies.find((x) => x.strategy === "cpu_pool");
+        const drop = s.strategies.find((x) => x.strategy === "drop");
+        Object.assign(pool, { routed: 100, dropped: 30 });
+        Object.assign(drop, { routed: 20, dropped: 20 });
+        const base0 = s.classes[0] || {};
+        s.classes.push({ ...base0, name: "sized", model: "units", fixed_ns: 30000, ns_per_unit: 12.5, residual_spread: 1.1, units_samples: 64 });
+        return route.fulfill({ response: resp, json: s });
+      });
+      try {
+        await p.goto(base + "/", { waitUntil: "load" });
+        await p.waitForFunction(() => [...document.querySelectorAll("#classes-body tr")].some((tr) => tr.getAttribute("data-class") === "sized"), null, {
+          timeout: 15000,
+        });
+        const r = await p.evaluate(() => {
+          const n = (s) => Number(document.querySelector(`#donut-legend li[data-s="${s}"] .n`).textContent.replace(/\D/g, ""));
+          const tr = [...document.querySelectorAll("#classes-body tr")].find((t) => t.getAttribute("data-class") === "sized");
+          return {
+            drop: n("drop"),
+            pool: n("cpu_pool"),
+            poolShed: document.querySelector('#latency-body tr[data-strategy="cpu_pool"] .col-shed').textContent,
+            model: tr.querySelector(".col-model").textContent,
+            fit: tr.querySelector(".col-fit").textContent,
+          };
+        });
+        assert(r.drop === 50 && r.pool === 70, `mix: drop ${r.drop} (want 50 = every shed), cpu_pool ${r.pool} (want 70)`);
+        assert(r.poolShed.trim() === "30", `cpu_pool shed cell ${JSON.stringify(r.poolShed)}`);
+        assert(r.model === "units" && /30(\.0)? µs \+ 12\.5 ns\/u ±1\.1/.test(r.fit), `model ${r.model}, fit ${JSON.stringify(r.fit)}`);
+      } finally {
+        await p.close();
+      }
     });
 
     await check("class names are shown as text; the overflow note appears", async () => {
