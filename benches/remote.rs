@@ -130,7 +130,13 @@ fn bench(c: &mut Criterion) {
     });
     g.finish();
     let s = router.stats().remote.expect("remote stats");
-    assert!(s.completed > 0, "the round trips went remote: {s:?}");
+    // Only when the round trips ran (a filter such as `cargo bench -- choose_strategy`
+    // skips them).
+    let ran = router.stats().submitted > 0;
+    assert!(
+        !ran || s.completed > 0,
+        "the round trips went remote: {s:?}"
+    );
     eprintln!(
         "remote round trips: {} completed, overhead p50 {:?} µs p99 {:?} µs",
         s.completed, s.round_trip_p50_us, s.round_trip_p99_us

@@ -1,6 +1,7 @@
-//! Per-class bounded batch queues. A batch is flushed when it reaches
+//! Bounded batch queues, one per built-in kind and one that every user closure shares
+//! (work classes do not get queues of their own). A batch is flushed when it reaches
 //! `batch_max_size` (by the submitter that filled it) or when its oldest entry has
-//! waited `batch_max_delay_ms` (by the flusher task, round-robin across classes).
+//! waited `batch_max_delay_ms` (by the flusher task, round-robin across queues).
 
 use std::collections::VecDeque;
 use std::sync::Mutex;

@@ -65,8 +65,16 @@ pub enum Rejected {
 }
 
 impl Rejected {
-    /// True when the router shed the work (as opposed to the work failing).
+    /// True when the router shed the work (as opposed to the work failing: a panic, or
+    /// a remote task that did not decode, both counted as `failed`).
+    ///
+    /// ```
+    /// use helixrouter::Rejected;
+    /// assert!(Rejected::ShuttingDown.is_shed());
+    /// assert!(!Rejected::Panicked.is_shed());
+    /// assert!(!Rejected::RemoteFailed { reason: "bad payload".into() }.is_shed());
+    /// ```
     pub fn is_shed(&self) -> bool {
-        !matches!(self, Rejected::Panicked)
+        !matches!(self, Rejected::Panicked | Rejected::RemoteFailed { .. })
     }
 }
