@@ -21,14 +21,24 @@ fn cfg(parallelism: usize, queue_cap: usize, admission: bool) -> RouterConfig {
 
 /// The logged decision of job `id`. A pool job can start before its submitter has
 /// logged the decision, so wait a little for it.
+/// The first decision recorded for job `id` (what happened when it was routed; a job
+/// shed later in a queue has a second record, see [`decisions_of`]).
 fn decision_of(router: &Router, id: u64) -> RoutingDecision {
+    decisions_of(router, id).remove(0)
+}
+
+/// Every decision recorded for job `id`, oldest first (waits for at least one).
+fn decisions_of(router: &Router, id: u64) -> Vec<RoutingDecision> {
     for _ in 0..200 {
-        if let Some(d) = router
+        let mut of: Vec<RoutingDecision> = router
             .recent_decisions(10_000)
             .into_iter()
-            .find(|d| d.job_id == id)
-        {
-            return d;
+            .filter(|d| d.job_id == id)
+            .collect();
+        if !of.is_empty() {
+            // Routing comes first: a job's second record is always a later `drop`.
+            of.sort_by_key(|d| d.strategy == Strategy::Drop);
+            return of;
         }
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -171,8 +181,14 @@ async fn a_refused_batch_gives_each_member_the_pools_reason() {
             "a batch refused for a full queue says so to every member"
         );
     }
-    // At routing time both joined a batch.
-    assert_eq!(decision_of(&router, 10).strategy, Strategy::Batch);
+    // At routing time both joined a batch; the refusal is the feed's second record.
+    let of = decisions_of(&router, 10);
+    assert_eq!(of[0].strategy, Strategy::Batch, "{of:?}");
+    assert!(
+        of.iter()
+            .any(|d| d.strategy == Strategy::Drop && d.source == DecisionSource::QueueFull),
+        "{of:?}"
+    );
     assert_eq!(queued.await.expect("queued job"), Ok(2));
     assert!(blocker.await.expect("blocker"));
     let s = router.stats();
