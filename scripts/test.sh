@@ -7,6 +7,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Each step's wall time is printed when the next one starts (and in all at the end).
+t0=$(date +%s)
+last=$t0
+step() {
+  local now
+  now=$(date +%s)
+  if ((now > t0 || last > t0)); then
+    echo "    (took $((now - last)) s; $((now - t0)) s in all)"
+  fi
+  last=$now
+  echo "==> $*"
+}
+
 need_apt=()
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
@@ -19,15 +32,15 @@ if ((${#need_apt[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
-echo "==> tools: $(promtool --version 2>&1 | head -1); $(chromium --version 2>/dev/null); node $(node --version); nats-server $(nats-server --version 2>&1)"
+step "tools: $(promtool --version 2>&1 | head -1); $(chromium --version 2>/dev/null); node $(node --version); nats-server $(nats-server --version 2>&1)"
 
-echo "==> cargo fmt --check"
+step "cargo fmt --check"
 cargo fmt --all -- --check
-echo "==> cargo clippy"
+step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-echo "==> cargo doc"
+step "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
-echo "==> the router alone: default-features = false builds, pulls in no HTTP/CLI/harness crate, and runs"
+step "the router alone: default-features = false builds, pulls in no HTTP/CLI/harness crate, and runs"
 cargo build --locked -p helixrouter --no-default-features --lib
 heavy='^(axum|hyper|hyper-util|tower-http|prometheus|clap|tracing-subscriber|plotters|indicatif|rand_distr) '
 for pkg in helixrouter helix-lean-consumer; do
@@ -38,7 +51,7 @@ for pkg in helixrouter helix-lean-consumer; do
   fi
 done
 cargo run --locked -p helix-lean-consumer
-echo "==> the published package: cargo publish --dry-run, then the unpacked .crate built on its own (defaults and --no-default-features)"
+step "the published package: cargo publish --dry-run, then the unpacked .crate built on its own (defaults and --no-default-features)"
 # --allow-dirty: generated, git-ignored files (node_modules, fuzz artifacts) may exist
 # on a developer's machine; the package contents are fixed by `include` in Cargo.toml.
 cargo publish --dry-run --locked -p helixrouter --allow-dirty
@@ -50,23 +63,23 @@ tar -xzf target/package/helixrouter-0.1.0.crate -C "$unpacked"
   && CARGO_TARGET_DIR="$root/target/package-check" cargo build --locked --no-default-features --lib \
   && CARGO_TARGET_DIR="$root/target/package-check" cargo build --locked)
 rm -rf "$unpacked"
-echo "==> cargo test (library, binary and the helix-overload harness: unit, integration, doc; promtool and the binary run for real)"
+step "cargo test (library, binary and the helix-overload harness: unit, integration, doc; promtool and the binary run for real)"
 cargo test --locked --workspace --all-targets
 cargo test --locked --workspace --doc
-echo "==> the harness's remote scenario, tiny (a real nats-server and worker process; bars not held at this size)"
+step "the harness's remote scenario, tiny (a real nats-server and worker process; bars not held at this size)"
 cargo run --locked -p helix-overload --example remote -- --secs 0.5 --no-bars --out-dir target/overload-smoke
-echo "==> feature tower: the layer (unit, doc, integration) and examples/service"
+step "feature tower: the layer (unit, doc, integration) and examples/service"
 cargo clippy --locked -p helixrouter --all-targets --features tower -- -D warnings
 cargo test --locked -p helixrouter --features tower --lib --test tower_layer --test service_example
 cargo test --locked -p helixrouter --features tower --doc tower
-echo "==> scripts/service-bench.sh, tiny (the load test must keep running; bars not held at this size)"
+step "scripts/service-bench.sh, tiny (the load test must keep running; bars not held at this size)"
 scripts/service-bench.sh target/service-bench-smoke --secs 0.5 --capacity-secs 0.3 --loads 0.5,2 --no-bars
-echo "==> browser test (headless Chromium against the real binary)"
+step "browser test (headless Chromium against the real binary)"
 cargo build --locked --bin helixrouter
 (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
 HELIX_BIN=target/debug/helixrouter node tests/browser/dashboard.test.mjs
-echo "==> fuzzing (cargo-fuzz on stable, bounded time per target; a crash fails)"
+step "fuzzing (cargo-fuzz on stable, bounded time per target; a crash fails)"
 scripts/fuzz.sh "${FUZZ_SECS:-20}"
-echo "==> cargo bench -- --test (benches still run)"
+step "cargo bench -- --test (benches still run)"
 cargo bench --locked -- --test
-echo "==> all checks passed"
+step "all checks passed"
