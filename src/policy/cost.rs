@@ -83,7 +83,7 @@ impl CostModel {
 /// half; [`CostState::EMPTY`] before the first sample. `mean` is in doublings: of
 /// nanoseconds for a cost, of the measured ÷ hinted factor for a ratio.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CostState(pub u64);
+pub struct CostState(pub(crate) u64);
 
 impl CostState {
     /// No sample yet.

@@ -42,7 +42,7 @@ pub fn choose_strategy(cfg: &RouterConfig, job: &Job, cpu_busy: usize) -> Strate
 
 /// [`choose_strategy`] for a bare [`JobProfile`] (what `Router::run` routes on).
 #[inline]
-pub fn choose_for_profile(cfg: &RouterConfig, p: JobProfile, cpu_busy: usize) -> Strategy {
+pub(crate) fn choose_for_profile(cfg: &RouterConfig, p: JobProfile, cpu_busy: usize) -> Strategy {
     if cpu_busy >= cfg.backpressure_busy_threshold {
         return if p.scaling_potential >= BATCH_UNDER_PRESSURE {
             Strategy::Batch
@@ -67,7 +67,7 @@ pub fn choose_for_profile(cfg: &RouterConfig, p: JobProfile, cpu_busy: usize) ->
 /// deadline whenever the pool is busy. Used by the router's guard and by the learned
 /// policy's safety mask.
 #[inline]
-pub fn batch_fits_budget(cfg: &RouterConfig, p: JobProfile) -> bool {
+pub(crate) fn batch_fits_budget(cfg: &RouterConfig, p: JobProfile) -> bool {
     cfg.batch_max_delay_ms
         .saturating_mul(2_000_000)
         .saturating_add(p.compute_cost)

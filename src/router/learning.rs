@@ -65,7 +65,8 @@ pub fn neural_config(cfg: &RouterConfig) -> NeuralConfig {
     }
 }
 
-/// A fresh learner warm-started to reproduce [`choose_for_profile`] under `cfg`.
+/// A fresh learner warm-started to reproduce the heuristic
+/// ([`crate::policy::choose_strategy`]) under `cfg`.
 pub fn warm_learner(cfg: &RouterConfig) -> NeuralRouter {
     let mut n = NeuralRouter::new(neural_config(cfg), 0x4E45_5552_414C);
     let heuristic_cfg = cfg.clone();
