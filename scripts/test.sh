@@ -36,6 +36,9 @@ step "tools: $(promtool --version 2>&1 | head -1); $(chromium --version 2>/dev/n
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
+step "the house: no import circle in src/, no function in src/ over 80 lines"
+python3 scripts/import-circles.py
+python3 scripts/long-functions.py
 step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo doc"

@@ -48,6 +48,7 @@ pub mod remote;
 pub mod router;
 pub mod simulator;
 pub mod strategies;
+mod sync;
 #[cfg(feature = "tower")]
 pub mod tower;
 pub mod types;

@@ -6,34 +6,12 @@ use serde::{Deserialize, Serialize};
 use crate::types::{JobKind, Strategy};
 
 use super::model::{
-    ActiveFeatures, CUSTOM_SLOT, FIRST_USER_SLOT, KIND_SLOTS, Weights, adaptive_lms_step,
-    best_allowed, choose_with, initial_weights, lms_step, slot_feature, slot_of,
+    ActiveFeatures, CUSTOM_SLOT, FIRST_USER_SLOT, KIND_NAMES, KIND_SLOTS, Weights,
+    adaptive_lms_step, best_allowed, choose_with, initial_weights, lms_step, slot_feature, slot_of,
 };
 use super::{
     Choice, Context, N_FEATURES, NeuralConfig, Outcome, Policy, StrategyMask, feature_names, reward,
 };
-
-/// Labels of the per-class-slot statistics, in slot order: the built-in kinds, the
-/// twelve hashed user-class slots (`classes#3` holds every class [`super::class_slot`]
-/// maps to 3), and unclassified work.
-pub(super) const KIND_NAMES: [&str; KIND_SLOTS] = [
-    JobKind::HashMix.as_str(),
-    JobKind::PrimeCount.as_str(),
-    JobKind::MonteCarloRisk.as_str(),
-    "classes#3",
-    "classes#4",
-    "classes#5",
-    "classes#6",
-    "classes#7",
-    "classes#8",
-    "classes#9",
-    "classes#10",
-    "classes#11",
-    "classes#12",
-    "classes#13",
-    "classes#14",
-    "custom",
-];
 
 /// Per-sample decay of the "recently chosen" counters: a window of ~100 samples.
 const RECENT_DECAY: f64 = 0.99;

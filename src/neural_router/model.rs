@@ -1,7 +1,7 @@
 //! The feature map and the per-strategy linear model: prediction, the
 //! epsilon-greedy choice and the normalised LMS step.
 
-use crate::types::Strategy;
+use crate::types::{JobKind, Strategy};
 
 use super::{Choice, Context, DROPPED_REWARD, StrategyMask};
 
@@ -61,6 +61,28 @@ pub(super) const fn slot_feature(slot: usize) -> usize {
 /// Class slots: the three built-in kinds, twelve hashed user-class slots, and
 /// "custom" (unclassified user closures).
 pub(super) const KIND_SLOTS: usize = 16;
+
+/// Labels of the per-class-slot statistics, in slot order: the built-in kinds, the
+/// twelve hashed user-class slots (`classes#3` holds every class [`super::class_slot`]
+/// maps to 3), and unclassified work.
+pub(super) const KIND_NAMES: [&str; KIND_SLOTS] = [
+    JobKind::HashMix.as_str(),
+    JobKind::PrimeCount.as_str(),
+    JobKind::MonteCarloRisk.as_str(),
+    "classes#3",
+    "classes#4",
+    "classes#5",
+    "classes#6",
+    "classes#7",
+    "classes#8",
+    "classes#9",
+    "classes#10",
+    "classes#11",
+    "classes#12",
+    "classes#13",
+    "classes#14",
+    "custom",
+];
 /// Value of the bias and of the kind indicator. They are active for every context
 /// (of a kind), so a small value keeps their share of each update small: one
 /// outcome mostly moves the weights local to its context instead of the arm's
@@ -282,7 +304,7 @@ pub fn feature_names() -> Vec<String> {
             names.push(format!("queue_fill={knot}&scaling={s}"));
         }
     }
-    for kind in super::learner::KIND_NAMES {
+    for kind in KIND_NAMES {
         names.push(format!("kind={kind}"));
     }
     names
@@ -474,7 +496,6 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::JobKind;
 
     fn ctx(cost: u64, budget_ms: u64) -> Context {
         Context {

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::types::Strategy;
 
-use super::learner::{KIND_NAMES, KindAccum, KindStats};
-use super::model::{KIND_SLOTS, Weights};
+use super::learner::{KindAccum, KindStats};
+use super::model::{KIND_NAMES, KIND_SLOTS, Weights};
 use super::{N_FEATURES, NeuralConfig, NeuralRouter, feature_names};
 
 /// The `format_version` this build writes and accepts.

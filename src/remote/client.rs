@@ -16,7 +16,7 @@ use super::protocol::{self, Heartbeat, Status};
 use super::stats::{RemoteStats, WorkerInfo};
 use super::{RemoteConfig, RemoteError};
 use crate::metrics::LatencyWindow;
-use crate::router::lock;
+use crate::sync::lock;
 
 /// Jobs the stream holds at most; beyond, publishing fails and the work runs locally.
 const STREAM_MAX_MSGS: i64 = 100_000;

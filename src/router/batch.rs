@@ -11,7 +11,7 @@ use std::time::Duration;
 // The batch clock is Tokio's so flush-on-delay is testable with paused time.
 use tokio::time::Instant;
 
-use super::dispatch::QueuedJob;
+use super::job::QueuedJob;
 
 /// Batch classes: the three built-in kinds and user closures.
 pub(crate) const CLASSES: usize = 4;

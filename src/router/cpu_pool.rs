@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::dispatch::{Exec, QueuedJob, Shed};
+use super::job::{Exec, QueuedJob, Shed};
 use crate::policy::admission::{self, QueuedWork};
 
 /// A unit of work for the pool: one job, or one whole batch.
@@ -506,6 +506,16 @@ fn lower_priority(nice: u8) {
         });
     if let Err(e) = result {
         tracing::debug!(nice, error = %e, "could not lower cpu pool thread priority");
+    }
+}
+
+impl From<PoolReject> for Shed {
+    fn from(why: PoolReject) -> Self {
+        match why {
+            PoolReject::QueueFull => Shed::QueueFull,
+            PoolReject::Unmeetable { estimated_ns } => Shed::Unmeetable { estimated_ns },
+            PoolReject::Closed => Shed::Closed,
+        }
     }
 }
 

@@ -11,134 +11,22 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::sync::oneshot;
 
 use super::batch::{self, BatchEntry, BatchLimits};
-use super::classes::ClassId;
-use super::cpu_pool::{PoolReject, PoolTask};
+use super::cpu_pool::PoolTask;
 use super::hint::WorkHint;
+use super::job::{Exec, QueuedJob, Shed, Timing};
 use super::route::Route;
 use super::{Inner, Rejected, Router};
 use crate::neural_router::Context;
 use crate::strategies::execute_job;
 use crate::types::{DecisionSource, Job, JobKind, Output, Strategy};
 
-/// A queued unit of work as the pool and the batcher hold it: called exactly once,
-/// with [`Exec::Run`] to run it or [`Exec::Shed`] to shed it, whether it was admitted
-/// as a probe (`true`: its end frees its class's probe slot), and a hook it calls right
-/// after its work ran and before it answers its caller (so the pool has settled the
-/// run before the caller can submit more); either way it records the outcome and
-/// answers its caller. Returns true when work actually ran (not shed, not cancelled),
-/// so the pool learns its speed from real runs only.
-pub(crate) type QueuedJob = Box<dyn FnOnce(Exec, bool, &mut dyn FnMut()) -> bool + Send>;
-
 /// Where a queued job's result goes.
 type Reply<T> = oneshot::Receiver<Result<T, Rejected>>;
-
-/// How a queued task is finally handled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Exec {
-    /// Run it.
-    Run,
-    /// Shed it, for this reason.
-    Shed(Shed),
-}
-
-/// Why a queued job was shed after it was admitted (or why a batch was refused).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Shed {
-    /// It can no longer finish by its deadline: `run_ns` is its expected run time from
-    /// now (the pool's observed speed applied), `0` when the deadline already passed.
-    Late { run_ns: u64 },
-    /// Evicted from the pool queue so jobs with earlier deadlines finish in time.
-    Evicted,
-    /// The pool refused it: its queue was full.
-    QueueFull,
-    /// The pool refused it: its estimated finish, `estimated_ns` from now, is past the
-    /// deadline.
-    Unmeetable { estimated_ns: u64 },
-    /// The pool is closed (the router is shutting down).
-    Closed,
-}
-
-impl From<PoolReject> for Shed {
-    fn from(why: PoolReject) -> Self {
-        match why {
-            PoolReject::QueueFull => Shed::QueueFull,
-            PoolReject::Unmeetable { estimated_ns } => Shed::Unmeetable { estimated_ns },
-            PoolReject::Closed => Shed::Closed,
-        }
-    }
-}
-
-impl Shed {
-    /// What the caller of a job routed to `strategy`, `elapsed_ns` after it was
-    /// submitted, is told.
-    pub(crate) fn rejected(self, strategy: Strategy, elapsed_ns: u64, budget_ms: u64) -> Rejected {
-        let estimate = |left_ns: u64| Rejected::BudgetImpossible {
-            estimated_ms: elapsed_ns.saturating_add(left_ns) as f64 / 1e6,
-            budget_ms,
-        };
-        match self {
-            Shed::Late { run_ns } => estimate(run_ns),
-            Shed::Unmeetable { estimated_ns } => estimate(estimated_ns),
-            Shed::Evicted => Rejected::Evicted { budget_ms },
-            Shed::QueueFull => Rejected::QueueFull { strategy },
-            Shed::Closed => Rejected::ShuttingDown,
-        }
-    }
-
-    /// The decision-feed source of a job shed after it was queued, for this reason.
-    pub(crate) fn queued_source(self) -> DecisionSource {
-        match self {
-            Shed::Evicted => DecisionSource::Evicted,
-            Shed::Late { .. } => DecisionSource::Expired,
-            other => other.source(),
-        }
-    }
-
-    /// The decision-feed source of a job shed at routing time for this reason.
-    pub(crate) fn source(self) -> DecisionSource {
-        match self {
-            Shed::QueueFull => DecisionSource::QueueFull,
-            Shed::Closed => DecisionSource::Shutdown,
-            Shed::Late { .. } | Shed::Evicted | Shed::Unmeetable { .. } => {
-                DecisionSource::Admission
-            }
-        }
-    }
-}
-
-/// A job's timing and class, as its dispatch path and bookkeeping need them.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Timing {
-    /// When `run` was called (the hot path's clock).
-    pub(crate) start: quanta::Instant,
-    pub(crate) budget_ns: u64,
-    pub(crate) budget_ms: u64,
-    /// The work's class, when it has one: its run time is then measured and learned.
-    pub(crate) class: Option<ClassId>,
-    /// The caller's cost hint (ns, 0 = none) and size: what the class's ratio and
-    /// units models learn from when the run is measured.
-    pub(crate) hint_ns: u64,
-    pub(crate) units: Option<u64>,
-    /// True for a probe: a job admission would have shed on its estimate that runs
-    /// anyway to measure it. Its end frees the class's probe slot.
-    pub(crate) probe: bool,
-}
-
-impl Timing {
-    /// The real-time deadline (the pool's clock).
-    fn deadline(&self) -> Instant {
-        Instant::now() + Duration::from_nanos(self.budget_ns).saturating_sub(self.start.elapsed())
-    }
-
-    fn elapsed_ns(&self) -> u64 {
-        self.start.elapsed().as_nanos() as u64
-    }
-}
 
 /// Runs `work`, catching a panic; measures its run time (not its queueing) when the
 /// work has a class to learn from.

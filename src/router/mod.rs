@@ -17,6 +17,7 @@ mod dispatch;
 mod error;
 mod estimate;
 mod hint;
+mod job;
 mod learning;
 mod record;
 pub mod reload;
@@ -27,7 +28,7 @@ mod stats;
 mod stripes;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
@@ -60,11 +61,7 @@ pub use stats::{RouterStats, StrategyStats};
 /// Capacity of the decision broadcast; a subscriber lagging further skips ahead.
 pub const DECISION_CHANNEL_CAP: usize = 1_024;
 
-/// Locks `m`, recovering the data if a holder panicked: every critical section here
-/// leaves its state consistent, so a poisoned lock carries no broken invariant.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+pub(crate) use crate::sync::lock;
 
 /// Counters that are not per-thread (rarely written). All `Relaxed` tallies.
 #[derive(Debug, Default)]

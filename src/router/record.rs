@@ -6,8 +6,8 @@
 use std::borrow::Cow;
 use std::sync::atomic::Ordering::Relaxed;
 
-use super::dispatch::Timing;
 use super::hint::WorkHint;
+use super::job::Timing;
 use super::stripes::{self, Stripe, stripe_index};
 use super::{Inner, lock};
 use crate::neural_router::{Context, Outcome};

@@ -6,8 +6,8 @@
 
 use std::sync::Arc;
 
-use super::dispatch::Timing;
 use super::hint::WorkHint;
+use super::job::Timing;
 use super::{Inner, Rejected, Router};
 use crate::remote::{RemoteTask, protocol::Status};
 use crate::types::{DecisionSource, Strategy};
