@@ -3,8 +3,8 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use helixrouter::choose_strategy;
 use helixrouter::config::RouterConfig;
-use helixrouter::router::choose_strategy;
 use helixrouter::types::{Job, JobKind, Strategy};
 
 fn job(cost: u64, sp: f32) -> Job {

@@ -22,8 +22,8 @@
 //!
 //! # Layers
 //!
-//! - Pure core (no tokio, no I/O): [`types`], [`config`], [`policy`] (where a decision
-//!   comes from), [`neural_router`], [`autoscaler`], [`metrics`], [`strategies`],
+//! - Pure core (no tokio, no I/O): [`types`], [`config`], `policy` (where a decision
+//!   comes from), [`neural_router`], [`autoscaler`], `metrics`, [`strategies`],
 //!   [`simulator`].
 //! - Runtime shell: [`router`] — the [`Router`] handle, its CPU pool, batches, ticks and
 //!   file reload. The decision for each job is made in one place (`router/route.rs`).
@@ -40,9 +40,9 @@
 
 pub mod autoscaler;
 pub mod config;
-pub mod metrics;
+mod metrics;
 pub mod neural_router;
-pub mod policy;
+mod policy;
 #[cfg(feature = "remote")]
 pub mod remote;
 pub mod router;

@@ -108,7 +108,7 @@ impl Simulator {
 mod tests {
     use super::*;
     use crate::config::RouterConfig;
-    use crate::router::choose_strategy;
+    use crate::policy::choose_strategy;
     use crate::types::Strategy;
 
     fn jobs(seed: u64, n: usize) -> Vec<Job> {

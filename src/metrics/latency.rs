@@ -5,11 +5,11 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use serde::{Deserialize, Serialize};
 
 /// Samples kept per window (the last `WINDOW` latencies).
-pub const WINDOW: usize = 512;
+pub(crate) const WINDOW: usize = 512;
 
 /// Upper bounds (seconds) of the cumulative histogram buckets: 1 µs × 10^(k/3)
 /// from 1 µs to 10 s, so histograms from many instances aggregate.
-pub const BUCKET_BOUNDS_SECS: [f64; 22] = [
+pub(crate) const BUCKET_BOUNDS_SECS: [f64; 22] = [
     1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1,
     0.2, 0.5, 1.0, 2.0, 5.0, 10.0,
 ];
@@ -44,7 +44,7 @@ const BOUNDS_NS: [u64; 22] = [
 /// Concurrent writers may interleave so a read can see a slot a moment old; the
 /// summary is statistical, never torn (each slot is one `AtomicU64`).
 #[derive(Debug)]
-pub struct LatencyWindow {
+pub(crate) struct LatencyWindow {
     /// Ring of samples in nanoseconds (0 = empty). Written by `record`, read by `summary`.
     samples: Box<[AtomicU64]>,
     /// When each sample was recorded (ns on the caller's clock), so windows of several
@@ -71,7 +71,7 @@ impl Default for LatencyWindow {
     }
 }
 
-/// A read-time summary of a [`LatencyWindow`]. Times are in microseconds.
+/// A read-time summary of a `LatencyWindow`. Times are in microseconds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LatencySummary {
     /// Samples ever recorded.
@@ -92,7 +92,7 @@ pub struct LatencySummary {
     pub max_us: f64,
     /// Cumulative sum of all samples (s), for the Prometheus histogram.
     pub sum_secs: f64,
-    /// Cumulative bucket counts matching [`BUCKET_BOUNDS_SECS`] (last = +Inf).
+    /// Cumulative bucket counts matching `BUCKET_BOUNDS_SECS` (last = +Inf).
     pub buckets: Vec<u64>,
 }
 
@@ -100,7 +100,7 @@ impl LatencyWindow {
     /// Records one latency `ns` observed at time `at_ns` (any monotonic clock shared by
     /// the windows that are merged). Lock-free: three relaxed read-modify-writes.
     #[inline]
-    pub fn record(&self, ns: u64, at_ns: u64) {
+    pub(crate) fn record(&self, ns: u64, at_ns: u64) {
         let ns = ns.max(1);
         let i = self.next.fetch_add(1, Relaxed);
         self.samples[i % WINDOW].store(ns, Relaxed);
@@ -112,7 +112,7 @@ impl LatencyWindow {
 
     /// Samples ever recorded.
     #[inline]
-    pub fn count(&self) -> u64 {
+    pub(crate) fn count(&self) -> u64 {
         self.next.load(Relaxed) as u64
     }
 
@@ -128,7 +128,7 @@ impl LatencyWindow {
     }
 
     /// The 95th percentile of the merged window of `parts`, in nanoseconds (0 when empty).
-    pub fn merged_p95_ns(parts: &[&LatencyWindow]) -> u64 {
+    pub(crate) fn merged_p95_ns(parts: &[&LatencyWindow]) -> u64 {
         let mut v: Vec<u64> = Self::newest(parts).into_iter().map(|(_, x)| x).collect();
         v.sort_unstable();
         percentile(&v, 0.95)
@@ -146,14 +146,14 @@ impl LatencyWindow {
     }
 
     /// Summary of this window alone.
-    pub fn summary(&self, ema_alpha: f64) -> LatencySummary {
+    pub(crate) fn summary(&self, ema_alpha: f64) -> LatencySummary {
         Self::merged_summary(&[self], ema_alpha)
     }
 
     /// Summary of several windows written by different threads: the newest [`WINDOW`]
     /// samples across them (by record time), and their summed counts and histograms.
     /// `ema_alpha` weights the EMA (newest sample weight), computed oldest first.
-    pub fn merged_summary(parts: &[&LatencyWindow], ema_alpha: f64) -> LatencySummary {
+    pub(crate) fn merged_summary(parts: &[&LatencyWindow], ema_alpha: f64) -> LatencySummary {
         let ordered: Vec<u64> = Self::newest(parts).into_iter().map(|(_, x)| x).collect();
         let ema = ordered
             .iter()

@@ -5,5 +5,7 @@
 mod latency;
 mod pressure;
 
-pub use latency::{BUCKET_BOUNDS_SECS, LatencySummary, LatencyWindow, WINDOW};
-pub use pressure::{PressureInputs, PressureSnapshot, PressureTracker};
+pub use latency::LatencySummary;
+pub(crate) use latency::{BUCKET_BOUNDS_SECS, LatencyWindow};
+pub use pressure::PressureSnapshot;
+pub(crate) use pressure::{PressureInputs, PressureTracker};

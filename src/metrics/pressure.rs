@@ -15,21 +15,21 @@ const TAU_SECS: f64 = 1.0;
 
 /// What the ticker observed since its previous tick.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct PressureInputs {
+pub(crate) struct PressureInputs {
     /// Busy CPU-pool workers / parallelism, in [0, 1].
-    pub saturation: f64,
+    pub(crate) saturation: f64,
     /// Queued CPU-pool jobs / queue cap, in [0, 1].
-    pub queue_fill: f64,
+    pub(crate) queue_fill: f64,
     /// Jobs submitted since the last tick.
-    pub submitted: u64,
+    pub(crate) submitted: u64,
     /// Jobs dropped since the last tick.
-    pub dropped: u64,
+    pub(crate) dropped: u64,
     /// Jobs completed since the last tick.
-    pub completed: u64,
+    pub(crate) completed: u64,
     /// Completed jobs that finished over their latency budget since the last tick.
-    pub late: u64,
+    pub(crate) late: u64,
     /// Seconds since the last tick.
-    pub dt_secs: f64,
+    pub(crate) dt_secs: f64,
 }
 
 /// The score and its parts, as shown by the stats API and the dashboard.
@@ -52,19 +52,8 @@ pub struct PressureSnapshot {
 }
 
 /// Tracks the EMAs between ticks and the external signal with its expiry.
-///
-/// # Examples
-///
-/// ```
-/// use helixrouter::metrics::{PressureInputs, PressureTracker};
-/// let mut p = PressureTracker::default();
-/// let busy = PressureInputs { saturation: 1.0, queue_fill: 1.0, submitted: 100, dropped: 50, dt_secs: 1.0, ..Default::default() };
-/// assert!(p.tick(busy, 0.0).internal > 0.6);
-/// let idle = PressureInputs { dt_secs: 5.0, ..Default::default() };
-/// assert!(p.tick(idle, 5.0).internal < 0.01);
-/// ```
 #[derive(Debug, Clone, Default)]
-pub struct PressureTracker {
+pub(crate) struct PressureTracker {
     drop_ema: f64,
     late_ema: f64,
     external: Option<(f64, f64)>, // (value, expires_at_secs)
@@ -73,7 +62,7 @@ pub struct PressureTracker {
 
 impl PressureTracker {
     /// Folds one tick of observations in at time `now_secs` and returns the new snapshot.
-    pub fn tick(&mut self, inp: PressureInputs, now_secs: f64) -> PressureSnapshot {
+    pub(crate) fn tick(&mut self, inp: PressureInputs, now_secs: f64) -> PressureSnapshot {
         let alpha = 1.0 - (-inp.dt_secs.max(0.0) / TAU_SECS).exp();
         let drop_rate = if inp.submitted > 0 {
             (inp.dropped as f64 / inp.submitted as f64).min(1.0)
@@ -119,7 +108,7 @@ impl PressureTracker {
     }
 
     /// Sets the external signal (clamped to [0, 1]) until `now_secs + ttl_secs`.
-    pub fn set_external(&mut self, value: f64, now_secs: f64, ttl_secs: f64) {
+    pub(crate) fn set_external(&mut self, value: f64, now_secs: f64, ttl_secs: f64) {
         let v = clamp01(value);
         self.external = Some((v, now_secs + ttl_secs));
         self.last.external = Some(v);
@@ -127,7 +116,7 @@ impl PressureTracker {
     }
 
     /// The last snapshot.
-    pub fn last(&self) -> PressureSnapshot {
+    pub(crate) fn last(&self) -> PressureSnapshot {
         self.last
     }
 }
@@ -219,5 +208,24 @@ mod tests {
             0.0,
         );
         assert!((0.0..=1.0).contains(&s.score), "{s:?}");
+    }
+
+    #[test]
+    fn tracker_rises_under_load_and_decays_when_idle() {
+        let mut p = PressureTracker::default();
+        let busy = PressureInputs {
+            saturation: 1.0,
+            queue_fill: 1.0,
+            submitted: 100,
+            dropped: 50,
+            dt_secs: 1.0,
+            ..Default::default()
+        };
+        assert!(p.tick(busy, 0.0).internal > 0.6);
+        let idle = PressureInputs {
+            dt_secs: 5.0,
+            ..Default::default()
+        };
+        assert!(p.tick(idle, 5.0).internal < 0.01);
     }
 }

@@ -177,18 +177,19 @@ impl NeuralRouter {
     }
 
     /// Epsilon-greedy choice with the learner's own generator (see
-    /// [`Policy::choose`]); `None` when `allowed` is empty.
+    /// `Policy::choose`); `None` when `allowed` is empty.
     pub fn choose(&mut self, ctx: &Context, allowed: StrategyMask) -> Option<Choice> {
         let random = self.rng.next_u64();
         choose_with(&self.weights, self.epsilon, ctx, allowed, random)
     }
 
     /// Predicted reward of each strategy for `ctx`, indexed by [`Strategy::index`].
-    pub fn predict(&self, ctx: &Context) -> [f64; Strategy::COUNT] {
+    #[cfg(test)]
+    pub(crate) fn predict(&self, ctx: &Context) -> [f64; Strategy::COUNT] {
         ActiveFeatures::of(ctx).predict(&self.weights)
     }
 
-    /// Records how a job routed with `strategy` ended and returns its [`reward`].
+    /// Records how a job routed with `strategy` ended and returns its `reward`.
     ///
     /// Moves only `strategy`'s weights, by a normalised LMS step toward the reward
     /// (`w += rate · (reward − predicted) · x / ‖x‖²`, where each weight's rate is
@@ -215,7 +216,7 @@ impl NeuralRouter {
     }
 
     /// An immutable snapshot of the current model for the hot path.
-    pub fn policy(&self) -> Policy {
+    pub(crate) fn policy(&self) -> Policy {
         Policy::new(self.weights, self.epsilon, self.is_warmed_up())
     }
 

@@ -3,24 +3,24 @@
 //!
 //! # How it decides
 //!
-//! A job and the load it meets are described by a [`Context`]. [`features`] maps it
+//! A job and the load it meets are described by a [`Context`]. `features` maps it
 //! to a fixed-size vector (bias; tent bins over `log2(cost / budget)` crossed with
 //! pressure and with batchability; over `log2(budget)` crossed with queue fill; over
 //! `log2(cost)` and over queue fill, each crossed with batchability; the job kind).
 //! Each [`Strategy`] has one weight row, and its predicted reward is the dot product.
-//! Only 22 of the [`N_FEATURES`] entries are non-zero for any context, so a
+//! Only 22 of the `N_FEATURES` entries are non-zero for any context, so a
 //! prediction for all five strategies is ~110 multiply-adds and no allocation.
 //!
-//! [`Policy::choose`] is epsilon-greedy: with probability epsilon it explores a
+//! `Policy::choose` is epsilon-greedy: with probability epsilon it explores a
 //! random allowed strategy (never [`Strategy::Drop`], and never one predicted more
-//! than [`EXPLORE_MARGIN`] below the best, so exploration does not send
+//! than `EXPLORE_MARGIN` below the best, so exploration does not send
 //! latency-critical work somewhere the model already knows is hopeless); otherwise it
-//! exploits: the cheapest allowed strategy predicted within [`CHEAPER_MARGIN`] of the
+//! exploits: the cheapest allowed strategy predicted within `CHEAPER_MARGIN` of the
 //! best prediction.
 //!
 //! # How it learns
 //!
-//! [`NeuralRouter::record_outcome`] turns an [`Outcome`] into a graded [`reward`]
+//! [`NeuralRouter::record_outcome`] turns an [`Outcome`] into a graded `reward`
 //! and moves only the chosen strategy's row toward it with a normalised LMS step,
 //! `w += rate · (reward − predicted) · x / ‖x‖²`, where each weight's rate is
 //! `max(learning_rate, 1 / (1 + feature mass it has seen))`: a fresh weight averages
@@ -33,7 +33,7 @@
 //! [`NeuralRouter::warm_start_from_heuristics`] fits the rows to a heuristic first,
 //! so a router can start from its decision tree and improve on it.
 //!
-//! [`NeuralRouter::policy`] gives an immutable [`Policy`] snapshot that a router can
+//! `NeuralRouter::policy` gives an immutable `Policy` snapshot that a router can
 //! publish (for example through `arc-swap`) and call on its hot path.
 //!
 //! # Examples
@@ -72,7 +72,7 @@ use serde::{Deserialize, Serialize};
 use crate::types::{JobKind, Strategy};
 
 pub use learner::{KindStats, NeuralRouter, NeuralSnapshot};
-pub use model::{CHEAPER_MARGIN, EXPLORE_MARGIN, N_FEATURES, Policy, feature_names, features};
+pub(crate) use model::{N_FEATURES, Policy, feature_names};
 pub use persist::{WEIGHTS_FORMAT_VERSION, WeightsError};
 
 /// Learning parameters of a [`NeuralRouter`].
@@ -187,17 +187,7 @@ impl NeuralConfig {
 /// (0..3); any other name is hashed (FNV-1a, stable across runs and restarts, so saved
 /// weights keep meaning) into one of the twelve user slots 3..15. Slot 15 is
 /// unclassified work. A bounded block: class names cannot grow the model.
-///
-/// # Examples
-///
-/// ```
-/// use helixrouter::neural_router::class_slot;
-/// assert_eq!(class_slot("prime_count"), 1);
-/// let s = class_slot("thumbnail");
-/// assert!((3..15).contains(&s));
-/// assert_eq!(class_slot("thumbnail"), s);
-/// ```
-pub fn class_slot(name: &str) -> u8 {
+pub(crate) fn class_slot(name: &str) -> u8 {
     if let Some(k) = JobKind::ALL.iter().find(|k| k.as_str() == name) {
         return k.index() as u8;
     }
@@ -213,7 +203,7 @@ pub fn class_slot(name: &str) -> u8 {
 pub struct Context {
     /// The built-in kind, or `None` for a user closure (`Router::run`).
     pub kind: Option<JobKind>,
-    /// The work class's slot in the learner's class block ([`class_slot`]), so each
+    /// The work class's slot in the learner's class block (`class_slot`), so each
     /// class converges on its own; `None` uses `kind` (a built-in kind's slot, or the
     /// slot of unclassified work).
     pub class_slot: Option<u8>,
@@ -246,9 +236,9 @@ pub enum Outcome {
 
 /// Reward of a [`Outcome::Dropped`] job: worse than any completion inside budget,
 /// better than one more than 50% over it.
-pub const DROPPED_REWARD: f64 = -0.5;
+pub(crate) const DROPPED_REWARD: f64 = -0.5;
 /// Reward of a [`Outcome::Failed`] job, the floor of the scale.
-pub const FAILED_REWARD: f64 = -1.0;
+pub(crate) const FAILED_REWARD: f64 = -1.0;
 
 /// The graded reward of an outcome, relative to the job's latency budget.
 ///
@@ -265,18 +255,7 @@ pub const FAILED_REWARD: f64 = -1.0;
 /// Missing the budget is a cliff (from `+0.3` to `-0.25`), and the reward keeps
 /// discriminating inside the budget, so the learner prefers the strategy with the
 /// most headroom rather than any strategy that completes.
-///
-/// # Examples
-///
-/// ```
-/// use helixrouter::neural_router::{reward, Outcome};
-/// let ms = 1_000_000;
-/// assert!(reward(Outcome::Completed { latency_ns: ms }, 10) > 0.9);
-/// assert!(reward(Outcome::Completed { latency_ns: 9 * ms }, 10) < 0.5);
-/// assert!(reward(Outcome::Completed { latency_ns: 20 * ms }, 10) < reward(Outcome::Dropped, 10));
-/// assert_eq!(reward(Outcome::Failed, 10), -1.0);
-/// ```
-pub fn reward(outcome: Outcome, latency_budget_ms: u64) -> f64 {
+pub(crate) fn reward(outcome: Outcome, latency_budget_ms: u64) -> f64 {
     match outcome {
         Outcome::Dropped => DROPPED_REWARD,
         Outcome::Failed => FAILED_REWARD,
@@ -357,7 +336,7 @@ impl StrategyMask {
     }
 }
 
-/// A routing choice made by [`Policy::choose`] / [`NeuralRouter::choose`].
+/// A routing choice made by `Policy::choose` / [`NeuralRouter::choose`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Choice {
     /// The strategy to run the job with.
@@ -454,5 +433,29 @@ mod tests {
         assert!(nan.validate().is_err());
         assert!(nan.sanitized().validate().is_ok());
         assert!(bad.sanitized().validate().is_ok());
+    }
+
+    #[test]
+    fn class_slots_are_stable_and_bounded() {
+        assert_eq!(class_slot("prime_count"), 1);
+        let s = class_slot("thumbnail");
+        assert!((3..15).contains(&s));
+        assert_eq!(class_slot("thumbnail"), s);
+    }
+
+    #[test]
+    fn reward_is_graded_with_a_cliff_at_the_budget() {
+        let ms = 1_000_000;
+        assert!(reward(Outcome::Completed { latency_ns: ms }, 10) > 0.9);
+        assert!(reward(Outcome::Completed { latency_ns: 9 * ms }, 10) < 0.5);
+        assert!(
+            reward(
+                Outcome::Completed {
+                    latency_ns: 20 * ms
+                },
+                10
+            ) < reward(Outcome::Dropped, 10)
+        );
+        assert_eq!(reward(Outcome::Failed, 10), -1.0);
     }
 }

@@ -36,7 +36,7 @@ const OFF_QUEUE_SCALING: usize = OFF_COST_SCALING + 2 * COST_BINS;
 const OFF_KIND: usize = OFF_QUEUE_SCALING + 2 * QUEUE_KNOTS.len();
 
 /// Length of the feature vector returned by [`features`].
-pub const N_FEATURES: usize = OFF_KIND + KIND_SLOTS;
+pub(crate) const N_FEATURES: usize = OFF_KIND + KIND_SLOTS;
 /// Slot of unclassified work (user closures with no class).
 pub(super) const CUSTOM_SLOT: usize = KIND_SLOTS - 1;
 /// First of the hashed user-class slots (see [`super::class_slot`]).
@@ -93,11 +93,11 @@ const ACTIVE: usize = 22;
 
 /// Exploration only considers strategies predicted at most this much below the best
 /// allowed one (on the reward scale of [`super::reward`], which spans `[-1, 1]`).
-pub const EXPLORE_MARGIN: f64 = 1.0;
+pub(crate) const EXPLORE_MARGIN: f64 = 1.0;
 
 /// Exploitation takes the cheapest strategy predicted within this of the best: the
 /// reward cannot tell 200 ns from 5 µs on a 5 ms budget, the executor can.
-pub const CHEAPER_MARGIN: f64 = 0.01;
+pub(crate) const CHEAPER_MARGIN: f64 = 0.01;
 
 /// One weight row per strategy, indexed by [`Strategy::index`].
 pub(super) type Weights = [[f64; N_FEATURES]; Strategy::COUNT];
@@ -264,7 +264,8 @@ impl ActiveFeatures {
 /// assert_eq!(x[0], 0.25);
 /// assert!((x.iter().sum::<f64>() - 5.5).abs() < 1e-9);
 /// ```
-pub fn features(ctx: &Context) -> [f64; N_FEATURES] {
+#[cfg(test)]
+pub(crate) fn features(ctx: &Context) -> [f64; N_FEATURES] {
     let active = ActiveFeatures::of(ctx);
     let mut x = [0.0; N_FEATURES];
     for (&i, &v) in active.idx.iter().zip(&active.val) {
@@ -274,7 +275,7 @@ pub fn features(ctx: &Context) -> [f64; N_FEATURES] {
 }
 
 /// Human-readable names of the [`features`] entries, in order.
-pub fn feature_names() -> Vec<String> {
+pub(crate) fn feature_names() -> Vec<String> {
     let mut names = Vec::with_capacity(N_FEATURES);
     names.push("bias".to_owned());
     for (axis, split) in [
@@ -416,7 +417,7 @@ pub(super) fn adaptive_lms_step(
 /// Obtain one from [`super::NeuralRouter::policy`]; publish it (for example through
 /// `arc-swap`) and replace it whole when the learner has moved on.
 #[derive(Clone, Debug)]
-pub struct Policy {
+pub(crate) struct Policy {
     /// Weight rows, copied from the learner when the snapshot was taken.
     weights: Weights,
     /// Exploration probability at snapshot time.
@@ -436,14 +437,16 @@ impl Policy {
     }
 
     /// Predicted reward of each strategy for `ctx`, indexed by [`Strategy::index`].
-    pub fn predict(&self, ctx: &Context) -> [f64; Strategy::COUNT] {
+    #[cfg(test)]
+    pub(crate) fn predict(&self, ctx: &Context) -> [f64; Strategy::COUNT] {
         ActiveFeatures::of(ctx).predict(&self.weights)
     }
 
     /// The allowed strategy with the highest predicted reward, or the cheapest one
     /// (lowest [`Strategy::index`]) predicted within [`CHEAPER_MARGIN`] of it (pure
     /// exploitation); `None` when `allowed` is empty.
-    pub fn best(&self, ctx: &Context, allowed: StrategyMask) -> Option<Strategy> {
+    #[cfg(test)]
+    pub(crate) fn best(&self, ctx: &Context, allowed: StrategyMask) -> Option<Strategy> {
         best_allowed(&self.predict(ctx), allowed)
     }
 
@@ -455,41 +458,19 @@ impl Policy {
     /// otherwise, or when no strategy qualifies, it exploits as [`Policy::best`] —
     /// which may return `Drop` when `Drop` is allowed. `None` only when
     /// `allowed` is empty. Allocation-free.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use helixrouter::neural_router::{Context, NeuralConfig, NeuralRouter, StrategyMask};
-    /// use helixrouter::types::Strategy;
-    ///
-    /// let policy = NeuralRouter::new(NeuralConfig::default(), 1).policy();
-    /// let ctx = Context {
-    ///     kind: None,
-    ///     class_slot: None,
-    ///     compute_cost: 1_000,
-    ///     scaling_potential: 0.0,
-    ///     latency_budget_ms: 1,
-    ///     pressure: 0.0,
-    ///     queue_fill: 0.0,
-    /// };
-    /// let only_spawn = StrategyMask::NONE.with(Strategy::Spawn);
-    /// let c = policy.choose(&ctx, only_spawn, 12345);
-    /// assert_eq!(c.map(|c| c.strategy), Some(Strategy::Spawn));
-    /// assert!(policy.choose(&ctx, StrategyMask::NONE, 0).is_none());
-    /// ```
-    pub fn choose(&self, ctx: &Context, allowed: StrategyMask, random: u64) -> Option<Choice> {
+    pub(crate) fn choose(
+        &self,
+        ctx: &Context,
+        allowed: StrategyMask,
+        random: u64,
+    ) -> Option<Choice> {
         choose_with(&self.weights, self.epsilon, ctx, allowed, random)
     }
 
     /// Whether the learner had recorded its warm-up samples when this snapshot was
     /// taken; before that a router should prefer its heuristic.
-    pub fn is_warmed_up(&self) -> bool {
+    pub(crate) fn is_warmed_up(&self) -> bool {
         self.warmed_up
-    }
-
-    /// Exploration probability of this snapshot.
-    pub fn epsilon(&self) -> f64 {
-        self.epsilon
     }
 }
 
@@ -577,5 +558,27 @@ mod tests {
             lms_step(&mut row, &x, 0.8, 0.1);
         }
         assert!((x.dot(&row) - 0.8).abs() < 1e-6);
+    }
+
+    #[test]
+    fn policy_choose_keeps_to_the_mask() {
+        let policy = crate::neural_router::NeuralRouter::new(
+            crate::neural_router::NeuralConfig::default(),
+            1,
+        )
+        .policy();
+        let ctx = Context {
+            kind: None,
+            class_slot: None,
+            compute_cost: 1_000,
+            scaling_potential: 0.0,
+            latency_budget_ms: 1,
+            pressure: 0.0,
+            queue_fill: 0.0,
+        };
+        let only_spawn = StrategyMask::NONE.with(Strategy::Spawn);
+        let c = policy.choose(&ctx, only_spawn, 12345);
+        assert_eq!(c.map(|c| c.strategy), Some(Strategy::Spawn));
+        assert!(policy.choose(&ctx, StrategyMask::NONE, 0).is_none());
     }
 }

@@ -39,13 +39,13 @@
 //! run was measured; a units fit once [`UNITS_TRUST_SAMPLES`] runs were folded in.
 
 /// Weight of a new sample once past the first `1 / ALPHA` samples.
-pub const ALPHA: f32 = 0.1;
+pub(crate) const ALPHA: f32 = 0.1;
 /// Samples after which a learned ratio has its full weight over the hint.
-pub const TRUST_SAMPLES: u64 = 16;
+pub(crate) const TRUST_SAMPLES: u64 = 16;
 /// Samples after which a units fit is used to route work that gives no cost hint.
-pub const UNITS_TRUST_SAMPLES: u64 = 8;
+pub(crate) const UNITS_TRUST_SAMPLES: u64 = 8;
 /// A hint off from the measurement by more than this factor is flagged as a mismatch.
-pub const MISMATCH_FACTOR: f64 = 3.0;
+pub(crate) const MISMATCH_FACTOR: f64 = 3.0;
 /// `dev` given to the first sample (doublings): an unknown spread is assumed moderate.
 const FIRST_DEV: f32 = 0.5;
 /// Smallest clamp of a deviation, in doublings.
@@ -70,7 +70,7 @@ pub enum CostModel {
 
 impl CostModel {
     /// The snake_case name.
-    pub const fn as_str(self) -> &'static str {
+    pub(crate) const fn as_str(self) -> &'static str {
         match self {
             CostModel::Ratio => "ratio",
             CostModel::Units => "units",
@@ -83,18 +83,18 @@ impl CostModel {
 /// half; [`CostState::EMPTY`] before the first sample. `mean` is in doublings: of
 /// nanoseconds for a cost, of the measured ÷ hinted factor for a ratio.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CostState(pub(crate) u64);
+pub(crate) struct CostState(pub(crate) u64);
 
 impl CostState {
     /// No sample yet.
-    pub const EMPTY: CostState = CostState(u64::MAX);
+    pub(crate) const EMPTY: CostState = CostState(u64::MAX);
 
     fn pack(mean: f32, dev: f32) -> CostState {
         CostState(u64::from(mean.to_bits()) << 32 | u64::from(dev.to_bits()))
     }
 
     /// `(mean, dev)` in doublings, `None` before the first sample.
-    pub fn parts(self) -> Option<(f32, f32)> {
+    pub(crate) fn parts(self) -> Option<(f32, f32)> {
         if self == Self::EMPTY {
             return None;
         }
@@ -106,14 +106,14 @@ impl CostState {
     /// The state after one more measured run of `ns` nanoseconds, `n` being the number
     /// of samples already folded in.
     #[must_use]
-    pub fn update(self, ns: u64, n: u64) -> CostState {
+    pub(crate) fn update(self, ns: u64, n: u64) -> CostState {
         self.update_log2(log2_ns(ns), n)
     }
 
     /// The state after one more sample `x` (in doublings), `n` being the number of
     /// samples already folded in. A non-finite `x` is ignored.
     #[must_use]
-    pub fn update_log2(self, x: f32, n: u64) -> CostState {
+    pub(crate) fn update_log2(self, x: f32, n: u64) -> CostState {
         if !x.is_finite() {
             return self;
         }
@@ -129,17 +129,17 @@ impl CostState {
     }
 
     /// The typical run time (`2^mean`), `None` before the first sample.
-    pub fn typical_ns(self) -> Option<u64> {
+    pub(crate) fn typical_ns(self) -> Option<u64> {
         self.parts().map(|(m, _)| exp2_ns(m))
     }
 
     /// About the 90th percentile of the run time, `None` before the first sample.
-    pub fn high_ns(self) -> Option<u64> {
+    pub(crate) fn high_ns(self) -> Option<u64> {
         self.parts().map(|(m, d)| exp2_ns(m + HIGH_DEVS * d))
     }
 
     /// The multiplicative spread `2^dev` (1.0 = every run the same).
-    pub fn spread(self) -> Option<f64> {
+    pub(crate) fn spread(self) -> Option<f64> {
         self.parts().map(|(_, d)| f64::from(d).exp2())
     }
 }
@@ -147,7 +147,7 @@ impl CostState {
 /// The ratio model's factors for `state` after `samples` runs: `(policy, admit)`, what
 /// a hint is multiplied by to route on and to plan admission with. The learned log
 /// ratio is phased in over [`TRUST_SAMPLES`]; `(1, 1)` before the first sample.
-pub fn ratio_factors(state: CostState, samples: u64) -> (f64, f64) {
+pub(crate) fn ratio_factors(state: CostState, samples: u64) -> (f64, f64) {
     let Some((mean, dev)) = state.parts() else {
         return (1.0, 1.0);
     };
@@ -159,13 +159,14 @@ pub fn ratio_factors(state: CostState, samples: u64) -> (f64, f64) {
 }
 
 /// `log2(measured / hinted)`, the ratio model's sample.
-pub fn log_ratio(measured_ns: u64, hint_ns: u64) -> f32 {
+#[cfg(test)]
+fn log_ratio(measured_ns: u64, hint_ns: u64) -> f32 {
     log2_ns(measured_ns) - log2_ns(hint_ns)
 }
 
 /// `ns × factor` rounded, saturating, at least 1 for a non-zero `ns`.
 #[inline]
-pub fn scale_ns(ns: u64, factor: f64) -> u64 {
+pub(crate) fn scale_ns(ns: u64, factor: f64) -> u64 {
     let v = ns as f64 * factor;
     if v.is_finite() && v >= 1.0 {
         v.min(u64::MAX as f64 / 2.0) as u64
@@ -190,7 +191,7 @@ pub fn scale_ns(ns: u64, factor: f64) -> u64 {
 /// Its residual, `log2(measured / predicted)`, is tracked by a [`CostState`]: its mean
 /// corrects a systematic bias, its `dev` is the residual spread admission plans with.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct UnitsFit {
+pub(crate) struct UnitsFit {
     /// Exponentially weighted sums of `w`, `w·u`, `w·y`, `w·u²`, `w·u·y`.
     sums: [f64; 5],
     /// Residual `log2(measured / predicted)` as a robust running estimate.
@@ -211,12 +212,12 @@ impl Default for UnitsFit {
 
 impl UnitsFit {
     /// Samples folded in.
-    pub fn samples(&self) -> u64 {
+    pub(crate) fn samples(&self) -> u64 {
         self.n
     }
 
     /// Folds in one measured run of `ns` nanoseconds of a job of `units`.
-    pub fn update(&mut self, units: u64, ns: u64) {
+    pub(crate) fn update(&mut self, units: u64, ns: u64) {
         let u = units as f64;
         let y = ns.max(1) as f64;
         let (y, p) = match self.predict_raw(u) {
@@ -242,7 +243,7 @@ impl UnitsFit {
     }
 
     /// `(fixed ns, ns per unit)`, `None` before the first sample.
-    pub fn parts(&self) -> Option<(f64, f64)> {
+    pub(crate) fn parts(&self) -> Option<(f64, f64)> {
         let [sw, su, sy, suu, suy] = self.sums;
         if self.n == 0 || sw.is_nan() || sw <= 0.0 {
             return None;
@@ -274,14 +275,14 @@ impl UnitsFit {
     }
 
     /// The residual estimator (`log2(measured / predicted)`).
-    pub fn residual(&self) -> CostState {
+    pub(crate) fn residual(&self) -> CostState {
         self.resid
     }
 
     /// `(policy ns, admit ns)` for a job of `units`: the fit's prediction corrected by
     /// the residual's mean, and that times the residual spread's high quantile. `None`
     /// before the first sample.
-    pub fn estimate(&self, units: u64) -> Option<(u64, u64)> {
+    pub(crate) fn estimate(&self, units: u64) -> Option<(u64, u64)> {
         let (a, b) = self.parts()?;
         let (policy, admit) = ratio_factors(self.resid, TRUST_SAMPLES);
         let p = a + b * units as f64;
@@ -300,18 +301,18 @@ impl UnitsFit {
 /// What a class has learned, in the form the hot path reads it: every factor
 /// precomputed, so an estimate is a few multiplications (no log, no exp).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Learned {
+pub(crate) struct Learned {
     /// Class model: typical run time (ns), 0 before the first measured run.
-    pub typical_ns: u64,
+    pub(crate) typical_ns: u64,
     /// Class model: about the 90th percentile (ns), 0 before the first measured run.
-    pub high_ns: u64,
+    pub(crate) high_ns: u64,
     /// Ratio model: `(policy, admit)` factors of [`ratio_factors`].
-    pub ratio: (f64, f64),
+    pub(crate) ratio: (f64, f64),
     /// Hinted runs the ratio is learned from.
-    pub ratio_samples: u64,
+    pub(crate) ratio_samples: u64,
     /// Units model, once trusted: `(fixed ns, ns per unit, policy factor, admit
     /// factor)`.
-    pub units: Option<(f64, f64, f64, f64)>,
+    pub(crate) units: Option<(f64, f64, f64, f64)>,
 }
 
 impl Default for Learned {
@@ -328,39 +329,32 @@ impl Default for Learned {
 
 /// What the router plans with for one unit of work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CostEstimate {
+pub(crate) struct CostEstimate {
     /// Cost the policy routes on (ns).
-    pub policy_ns: u64,
+    pub(crate) policy_ns: u64,
     /// Cost admission plans with (ns): the prediction times the model's residual spread.
-    pub admit_ns: u64,
+    pub(crate) admit_ns: u64,
     /// Neither a hint, a size with a trusted fit, nor a measurement: the work must take
     /// a safe path.
-    pub unknown: bool,
+    pub(crate) unknown: bool,
     /// The model the estimate came from.
-    pub model: CostModel,
+    pub(crate) model: CostModel,
     /// True when the estimate rests on measured runs (not on a hint as given): it
     /// already measures run time where the work ran, so the pool does not scale it by
     /// its observed slowdown again.
-    pub learned: bool,
+    pub(crate) learned: bool,
 }
 
 /// The estimate for one job of a class that learned `l`, from the job's own facts:
 /// `hint_ns` (0 = none) and `units` (its size, if given). With `learning` off the hint
 /// is used as given.
-///
-/// # Examples
-///
-/// ```
-/// use helixrouter::policy::cost::{CostModel, Learned, estimate};
-/// // A class whose jobs run 2× what their callers hint: each job keeps its own hint.
-/// let l = Learned { ratio: (2.0, 2.5), ratio_samples: 64, ..Learned::default() };
-/// let small = estimate(10_000, None, &l, true);
-/// let large = estimate(5_000_000, None, &l, true);
-/// assert_eq!((small.policy_ns, large.policy_ns), (20_000, 10_000_000));
-/// assert_eq!(large.model, CostModel::Ratio);
-/// ```
 #[inline]
-pub fn estimate(hint_ns: u64, units: Option<u64>, l: &Learned, learning: bool) -> CostEstimate {
+pub(crate) fn estimate(
+    hint_ns: u64,
+    units: Option<u64>,
+    l: &Learned,
+    learning: bool,
+) -> CostEstimate {
     let known = |policy_ns, admit_ns, model, learned| CostEstimate {
         policy_ns,
         admit_ns,
@@ -401,7 +395,7 @@ pub fn estimate(hint_ns: u64, units: Option<u64>, l: &Learned, learning: bool) -
 
 /// True when a learned ratio (after `samples` hinted runs) says the hints are off from
 /// the measurement by more than [`MISMATCH_FACTOR`] either way.
-pub fn mismatched(ratio: CostState, samples: u64) -> bool {
+pub(crate) fn mismatched(ratio: CostState, samples: u64) -> bool {
     match ratio.parts() {
         Some((mean, _)) if samples >= TRUST_SAMPLES => {
             f64::from(mean.abs()) > MISMATCH_FACTOR.log2()
@@ -412,7 +406,7 @@ pub fn mismatched(ratio: CostState, samples: u64) -> bool {
 
 /// `log2(ns)` (of at least 1 ns), the unit every estimator works in.
 #[inline]
-pub fn log2_ns(ns: u64) -> f32 {
+pub(crate) fn log2_ns(ns: u64) -> f32 {
     (ns.max(1) as f32).log2()
 }
 
@@ -697,5 +691,19 @@ mod tests {
             prop_assert_eq!(e.model, CostModel::Class);
             prop_assert!(within(e.policy_ns, true_ns, 0.10), "{e:?}");
         }
+    }
+
+    #[test]
+    fn a_ratio_model_keeps_each_hint() {
+        // A class whose jobs run 2× what their callers hint: each job keeps its own hint.
+        let l = Learned {
+            ratio: (2.0, 2.5),
+            ratio_samples: 64,
+            ..Learned::default()
+        };
+        let small = estimate(10_000, None, &l, true);
+        let large = estimate(5_000_000, None, &l, true);
+        assert_eq!((small.policy_ns, large.policy_ns), (20_000, 10_000_000));
+        assert_eq!(large.model, CostModel::Ratio);
     }
 }

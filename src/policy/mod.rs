@@ -3,7 +3,7 @@
 //! allocation, no I/O, no clock: the runtime shell (`router`) feeds it what it measured.
 
 pub(crate) mod admission;
-pub mod cost;
+pub(crate) mod cost;
 
 use crate::config::RouterConfig;
 use crate::types::{Job, JobProfile, Strategy};
@@ -27,7 +27,7 @@ pub(crate) const BATCH_HEAVY: f32 = 0.70;
 ///
 /// ```
 /// use helixrouter::config::RouterConfig;
-/// use helixrouter::policy::choose_strategy;
+/// use helixrouter::choose_strategy;
 /// use helixrouter::types::{Job, JobKind, Strategy};
 ///
 /// let cfg = RouterConfig::default();

@@ -441,7 +441,7 @@ pub struct ClassStats {
     pub samples: u64,
     /// The cost model most of its measured runs fed: `ratio` (callers give per-job
     /// costs), `units` (callers give per-job sizes) or `class` (neither); see
-    /// [`crate::policy::cost`].
+    /// `crate::policy::cost`.
     pub model: CostModel,
     /// Typical run time of the class's work (ns; a geometric mean, close to the
     /// median), `None` before the first run. What work with no cost and no size is

@@ -24,7 +24,7 @@ pub struct ClassEstimate {
     pub class: &'static str,
     /// Runs the learned cost is built from.
     pub cost_samples: u64,
-    /// Typical run time (ns), once [`cost::TRUST_SAMPLES`] runs were measured.
+    /// Typical run time (ns), once `cost::TRUST_SAMPLES` runs were measured.
     pub cost_ns: Option<u64>,
     /// About the 90th percentile of the run time (ns), once trusted.
     pub cost_p90_ns: Option<u64>,

@@ -83,7 +83,7 @@ impl WorkHint {
     /// Sets the job's size: any count its work grows with (bytes of a body, pixels of an
     /// image, rows of a query). With a class and no cost hint, the router predicts the
     /// job's cost from its size once the class has learned a fixed part and a cost per
-    /// unit (see [`crate::policy::cost`]); with a cost hint the hint wins. `0` is a size
+    /// unit (see `crate::policy::cost`); with a cost hint the hint wins. `0` is a size
     /// (an empty body), not "unknown".
     ///
     /// # Examples

@@ -46,8 +46,8 @@ use decision_log::DecisionLog;
 use learning::Learning;
 use stripes::{STRIPES, Stripe};
 
+pub use crate::metrics::{LatencySummary, PressureSnapshot};
 /// The pure decision tree, also reachable here as the seed's API names it.
-pub use crate::policy::choose_strategy;
 pub use crate::policy::cost::CostModel;
 pub use builder::{BuildError, RouterBuilder};
 pub use classes::{ClassStats, OVERFLOW_CLASS, StrategyCount};
@@ -194,7 +194,10 @@ impl Router {
     /// # Errors
     ///
     /// [`ConfigError::Invalid`] naming each broken field.
-    pub fn with_learner(cfg: RouterConfig, learner: NeuralRouter) -> Result<Router, ConfigError> {
+    pub(crate) fn with_learner(
+        cfg: RouterConfig,
+        learner: NeuralRouter,
+    ) -> Result<Router, ConfigError> {
         cfg.validate()?;
         let (decisions, _) = broadcast::channel(DECISION_CHANNEL_CAP);
         let epoch_unix_ms = SystemTime::now()

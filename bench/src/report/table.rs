@@ -11,8 +11,8 @@ use super::{ExecutorFigures, LoadStep, OverloadReport, PARALLEL_EFFICIENCY_WARN,
 use crate::hints::{HintScenario, flat_hint_ns};
 use crate::runner::GeneratorPriority;
 use crate::sizes::{SIZE_SPAN, Workload, size_factor_range};
-use helixrouter::policy::cost::CostModel;
 use helixrouter::router::ClassStats;
+use helixrouter::router::CostModel;
 
 impl OverloadReport {
     /// The terminal table: a header, the goodput table, the per-class table, the CPU
