@@ -83,6 +83,63 @@ pub(crate) fn evictions_into(
     }
 }
 
+/// The pool's verdict on a newcomer (see [`admit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Admit {
+    /// Queue it; the indices left in `out` (into the suffix, never 0) are the queued
+    /// tasks to evict so that it and the rest still meet their deadlines (none when
+    /// `out` is empty).
+    Queue,
+    /// Shed it on its estimate: it would finish `estimated_ns` from now, past its
+    /// deadline. (The pool may still let it in as a probe.)
+    Shed { estimated_ns: u64 },
+}
+
+/// Admission's verdict on a newcomer whose place in the earliest-deadline-first queue
+/// leaves `base` ahead of it and `suffix` (itself first, then the queued tasks behind
+/// it, as `(estimated cost, time left until its deadline)`) from there on:
+///
+/// - a worker is free and nothing waits (`idle_slot`): queue it, whatever its estimate
+///   says: it starts at once and its run is measured;
+/// - otherwise shed the fewest, largest tasks so the rest meet their deadlines
+///   ([`evictions_into`]); when the newcomer is among them it is shed, else the others
+///   chosen (left in `out`) are evicted.
+///
+/// `heap` and `out` are scratch space (cleared first), so admission allocates nothing.
+pub(crate) fn admit(
+    idle_slot: bool,
+    base: &QueuedWork,
+    suffix: &[(u64, u64)],
+    heap: &mut BinaryHeap<(u64, usize)>,
+    out: &mut Vec<usize>,
+) -> Admit {
+    out.clear();
+    if idle_slot {
+        return Admit::Queue;
+    }
+    evictions_into(base, suffix, heap, out);
+    if out.contains(&0) {
+        out.clear();
+        let own_ns = suffix.first().map_or(base.own_ns, |&(own, _)| own);
+        return Admit::Shed {
+            estimated_ns: estimate_ns(&QueuedWork { own_ns, ..*base }),
+        };
+    }
+    Admit::Queue
+}
+
+/// True when a task taken by a worker now should be shed instead of run: its deadline
+/// has passed (`left_ns` is 0), or its planned run time `est_ns` would overshoot the
+/// deadline by more than a millisecond while other work waits that could use the
+/// worker. With nothing else waiting it runs on its estimate, and its run is measured:
+/// an estimate alone never sheds work a free worker could take. A probe is never late.
+pub(crate) fn late(left_ns: u64, est_ns: u64, nothing_waits: bool, probe: bool) -> bool {
+    if probe {
+        return false;
+    }
+    left_ns == 0 || (!nothing_waits && est_ns > left_ns.saturating_add(1_000_000))
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -191,5 +248,54 @@ mod tests {
             let mk = |ahead| QueuedWork { running_remaining_ns: 0, ahead_ns: ahead, own_ns: 10, workers, slowdown: 1.3 };
             prop_assert!(estimate_ns(&mk(lo)) <= estimate_ns(&mk(hi)));
         }
+    }
+
+    #[test]
+    fn an_idle_slot_admits_whatever_the_estimate() {
+        let base = work(0);
+        let (mut heap, mut out) = (BinaryHeap::new(), Vec::new());
+        let hopeless = [(10_000_000_000, 1_000)];
+        assert_eq!(
+            admit(true, &base, &hopeless, &mut heap, &mut out),
+            Admit::Queue
+        );
+        assert!(out.is_empty());
+        assert!(matches!(
+            admit(false, &base, &hopeless, &mut heap, &mut out),
+            Admit::Shed { estimated_ns } if estimated_ns >= 10_000_000_000
+        ));
+        assert!(out.is_empty(), "a shed newcomer evicts nothing");
+    }
+
+    #[test]
+    fn admission_evicts_a_long_task_behind_an_urgent_newcomer() {
+        // One worker, nothing running: a newcomer of 1 ms due in 2 ms ahead of a queued
+        // 5 ms task due in 5.5 ms: both cannot make it, the long one goes.
+        let base = QueuedWork {
+            workers: 1,
+            ..work(0)
+        };
+        let (mut heap, mut out) = (BinaryHeap::new(), Vec::new());
+        let suffix = [(1_000_000, 2_000_000), (5_000_000, 5_500_000)];
+        assert_eq!(
+            admit(false, &base, &suffix, &mut heap, &mut out),
+            Admit::Queue
+        );
+        assert_eq!(out, vec![1]);
+    }
+
+    #[test]
+    fn late_sheds_past_deadlines_and_overshoots_only_while_others_wait() {
+        assert!(late(0, 1, true, false), "a passed deadline sheds");
+        assert!(!late(0, 1, true, true), "a probe is never late");
+        assert!(late(1_000_000, 3_000_000, false, false));
+        assert!(
+            !late(1_000_000, 3_000_000, true, false),
+            "alone it runs on its estimate"
+        );
+        assert!(
+            !late(1_000_000, 2_000_000, false, false),
+            "within a millisecond it runs"
+        );
     }
 }

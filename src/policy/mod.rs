@@ -4,6 +4,7 @@
 
 pub(crate) mod admission;
 pub(crate) mod cost;
+pub(crate) mod decide;
 
 use crate::config::RouterConfig;
 use crate::types::{Job, JobProfile, Strategy};

@@ -7,7 +7,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::job::{Exec, QueuedJob, Shed};
-use crate::policy::admission::{self, QueuedWork};
+use crate::policy::admission::{self, Admit, QueuedWork};
 
 /// A unit of work for the pool: one job, or one whole batch.
 pub(crate) struct PoolTask {
@@ -300,7 +300,7 @@ impl CpuPool {
         };
         let pos = st.queue.partition_point(|q| q.deadline <= task.deadline);
         let mut evicted = Vec::new();
-        if admission && !st.idle_slot() {
+        if admission {
             match self.plan_admission(&mut st, now, pos, est_ns, task.deadline) {
                 Ok(out) => evicted = out,
                 Err(_) if probe() => task.probe = true,
@@ -331,9 +331,10 @@ impl CpuPool {
     }
 
     /// Admission for a newcomer of `est_ns` due at `deadline`, to be queued at `pos`:
-    /// the queued tasks to evict so that it and the rest still meet their deadlines
-    /// (removed from the queue and returned), or, when the newcomer itself is the one
-    /// to shed, its estimated finish from now (ns). Probes are never evicted.
+    /// gathers what the queue holds and carries out [`admission::admit`]'s verdict. On
+    /// `Queue` the tasks to evict are removed from the queue and returned; on `Shed`
+    /// the newcomer's estimated finish from now (ns). Probes are never evicted: one
+    /// behind the newcomer counts as no work and as never late.
     fn plan_admission(
         &self,
         st: &mut State,
@@ -354,8 +355,6 @@ impl CpuPool {
         let left = |d: Instant| d.saturating_duration_since(now).as_nanos() as u64;
         scratch.suffix.clear();
         scratch.suffix.push((est_ns, left(deadline)));
-        // A probe behind the newcomer must run: it counts as work ahead of nothing and
-        // as never late, so it is never the one evicted.
         scratch.suffix.extend(st.queue.iter().skip(pos).map(|q| {
             if q.task.probe {
                 (0, u64::MAX)
@@ -363,10 +362,16 @@ impl CpuPool {
                 (q.est_ns, left(q.deadline))
             }
         }));
-        admission::evictions_into(&base, &scratch.suffix, &mut scratch.heap, &mut scratch.out);
-        if scratch.out.contains(&0) {
+        let verdict = admission::admit(
+            st.idle_slot(),
+            &base,
+            &scratch.suffix,
+            &mut scratch.heap,
+            &mut scratch.out,
+        );
+        if let Admit::Shed { estimated_ns } = verdict {
             st.scratch = scratch;
-            return Err(admission::estimate_ns(&base));
+            return Err(estimated_ns);
         }
         // Remove the evicted queued tasks (highest index first so indices stay valid).
         scratch.out.sort_unstable_by(|a, b| b.cmp(a));
@@ -401,7 +406,8 @@ impl CpuPool {
             };
             self.inner.queued.store(st.queue.len(), Relaxed);
             let now = Instant::now();
-            if !st.closed && !q.task.probe && too_late(&q, now, st.queue.is_empty()) {
+            let left_ns = q.deadline.saturating_duration_since(now).as_nanos() as u64;
+            if !st.closed && admission::late(left_ns, q.est_ns, st.queue.is_empty(), q.task.probe) {
                 // It can no longer finish in time: shed it rather than spend the CPU.
                 self.inner.busy.fetch_sub(1, Relaxed);
                 self.inner.shed_in_queue.fetch_add(1, Relaxed);
@@ -474,19 +480,6 @@ impl CpuPool {
         }
         true
     }
-}
-
-/// True when the task `q`, taken by a worker at `now`, can no longer finish in time and
-/// should be shed instead of run: its deadline has passed, or its planned run time
-/// would overshoot it (by more than a millisecond) while other work waits that could
-/// use the worker. With nothing else waiting it runs on its estimate, and its run is
-/// measured: an estimate alone never sheds work a free worker could take.
-fn too_late(q: &Queued, now: Instant, nothing_waits: bool) -> bool {
-    if now >= q.deadline {
-        return true;
-    }
-    let expected = Duration::from_nanos(q.est_ns);
-    !nothing_waits && now + expected > q.deadline + Duration::from_millis(1)
 }
 
 /// Gives the calling thread niceness `nice` (0..=19) so async workers win the cores.

@@ -12,8 +12,8 @@ use tokio::sync::mpsc;
 
 use super::{Inner, lock};
 use crate::config::RouterConfig;
-use crate::neural_router::{Context, NeuralConfig, NeuralRouter, Outcome, Policy, StrategyMask};
-use crate::policy::{batch_fits_budget, choose_for_profile};
+use crate::neural_router::{Context, NeuralConfig, NeuralRouter, Outcome, Policy};
+use crate::policy::choose_for_profile;
 use crate::types::{JobProfile, Strategy};
 
 /// Outcome samples waiting for the learner at most; beyond this samples are counted
@@ -120,25 +120,6 @@ impl Learning {
         self.policy.store(Arc::new(policy));
         *lock(&self.learner) = learner;
     }
-}
-
-/// Strategies the learned policy may pick for this work without obviously blowing its
-/// budget or the executor: never `Drop`; `Batch` only when the batch delay plus the
-/// work fits the budget; `Inline`/`Spawn` only for work no heavier than the spawn
-/// threshold (heavier work would stall an async worker).
-#[inline]
-pub(crate) fn safe_mask(cfg: &RouterConfig, p: JobProfile, spawn_backlog_ok: bool) -> StrategyMask {
-    let mut m = StrategyMask::NONE.with(Strategy::CpuPool);
-    if p.compute_cost <= cfg.spawn_threshold {
-        m = m.with(Strategy::Inline);
-        if spawn_backlog_ok {
-            m = m.with(Strategy::Spawn);
-        }
-    }
-    if batch_fits_budget(cfg, p) {
-        m = m.with(Strategy::Batch);
-    }
-    m
 }
 
 thread_local! {

@@ -1,6 +1,6 @@
-//! Where each decision is made: [`Inner::route`] turns a hint and the current state
-//! into a [`Route`]. Non-generic, so the whole decision reads in one place; dispatching
-//! the work (generic over the closure) is `dispatch.rs`'s job.
+//! Where each decision is made: [`Inner::route`] gathers what the router sees (a
+//! [`LiveView`]) and asks the pure [`decide`] how the work runs, giving a [`Route`].
+//! Dispatching the work (generic over the closure) is `dispatch.rs`'s job.
 
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -8,13 +8,9 @@ use super::classes::ClassEntry;
 use super::hint::WorkHint;
 use super::{Inner, learning};
 use crate::config::RouterConfig;
-use crate::neural_router::Context;
-use crate::policy::{batch_fits_budget, choose_for_profile};
+use crate::neural_router::{Context, StrategyMask};
+use crate::policy::decide::{View, decide};
 use crate::types::{DecisionSource, Strategy};
-
-/// Outstanding spawned work (estimated ns, summed) above which `Spawn` decisions are
-/// sent to the CPU pool instead, so medium jobs cannot starve the async executor.
-pub(crate) const SPAWN_BACKLOG_LIMIT_NS: u64 = 500_000;
 
 /// A routing decision before dispatch: how the work should run and why.
 #[derive(Debug, Clone, Copy)]
@@ -29,12 +25,49 @@ pub(crate) struct Route {
     pub(crate) sample: Option<Context>,
 }
 
+/// The router's live [`View`] for one job: its atomics and its learned policy, read
+/// only when [`decide`] asks. Keeps the learner's context once built, so a learned
+/// decision and its outcome sample share it.
+struct LiveView<'a> {
+    inner: &'a Inner,
+    hint: &'a WorkHint,
+    cfg: &'a RouterConfig,
+    class: Option<&'a ClassEntry>,
+    ctx: Option<Context>,
+}
+
+impl View for LiveView<'_> {
+    #[inline]
+    fn busy(&mut self) -> usize {
+        self.inner.pool.busy()
+    }
+
+    #[inline]
+    fn spawn_backlog_ns(&mut self) -> u64 {
+        self.inner.counters.spawn_outstanding_ns.load(Relaxed)
+    }
+
+    #[inline]
+    fn learner_ready(&mut self) -> bool {
+        self.inner.learning.ready.load(Relaxed)
+    }
+
+    fn learned(&mut self, allowed: StrategyMask) -> Option<Strategy> {
+        let ctx = *self
+            .ctx
+            .get_or_insert_with(|| self.inner.context(self.hint, self.cfg, self.class));
+        let policy = self.inner.learning.policy.load();
+        policy
+            .choose(&ctx, allowed, learning::next_random())
+            .map(|c| c.strategy)
+    }
+}
+
 impl Inner {
     /// Decides how `hint`'s work runs under `cfg` (the effective config, one snapshot per
-    /// job): the pure heuristic, the learned override once warmed up, then the guards.
-    /// `hint.compute_cost` is already the class's learned cost where there is one;
-    /// `unknown` work (a class never measured, no hint) takes the CPU pool: never
-    /// inline, where it could stall the executor, and never shed for want of an estimate.
+    /// job): [`decide`] on this moment's [`LiveView`]. `hint.compute_cost` is already
+    /// the class's learned cost where there is one; `unknown` marks work whose class was
+    /// never measured and that carries no hint.
     #[inline]
     pub(crate) fn route(
         &self,
@@ -43,60 +76,21 @@ impl Inner {
         class: Option<&ClassEntry>,
         unknown: bool,
     ) -> Route {
-        let busy = self.pool.busy();
-        let profile = hint.profile();
-        let mut strategy = choose_for_profile(cfg, profile, busy);
-        let mut source = DecisionSource::Heuristic;
-        if unknown && matches!(strategy, Strategy::Inline | Strategy::Spawn) {
-            strategy = Strategy::CpuPool;
-        }
-        // Read only when a decision needs it (not on the inline fast path).
-        let spawn_backlog_ok =
-            || self.counters.spawn_outstanding_ns.load(Relaxed) <= SPAWN_BACKLOG_LIMIT_NS;
-        let mut ctx = None;
-        // The learned override: only once warmed up, never where the heuristic shed or
-        // ran inline, and only among strategies that cannot obviously blow the budget.
-        // Tiny work the heuristic runs inline is never second-guessed: running it in
-        // place is the cheapest execution there is, and the hot path stays lean.
-        if cfg.enable_neural
-            && !unknown
-            && !matches!(strategy, Strategy::Drop | Strategy::Inline)
-            && self.learning.ready.load(Relaxed)
-        {
-            let c = self.context(hint, cfg, class);
-            let mask = learning::safe_mask(cfg, profile, spawn_backlog_ok());
-            if let Some(choice) =
-                self.learning
-                    .policy
-                    .load()
-                    .choose(&c, mask, learning::next_random())
-                && choice.strategy != strategy
-            {
-                strategy = choice.strategy;
-                source = DecisionSource::Neural;
-            }
-            ctx = Some(c);
-        }
-        // Guards: keep the executor free of medium backlogs, and never batch work whose
-        // budget the batch delay would leave too little of (`batch_fits_budget`).
-        if (strategy == Strategy::Spawn && !spawn_backlog_ok())
-            || (strategy == Strategy::Batch && !batch_fits_budget(cfg, profile))
-        {
-            strategy = Strategy::CpuPool;
-            source = DecisionSource::Rerouted;
-        }
-        // Outcomes for the learner: every job the heuristic did not run inline.
-        let sample = if cfg.enable_neural
-            && (strategy != Strategy::Inline || source == DecisionSource::Neural)
-        {
-            Some(ctx.unwrap_or_else(|| self.context(hint, cfg, class)))
-        } else {
-            None
+        let mut view = LiveView {
+            inner: self,
+            hint,
+            cfg,
+            class,
+            ctx: None,
         };
+        let d = decide(cfg, hint.profile(), unknown, &mut view);
+        let sample = d
+            .learn
+            .then(|| view.ctx.unwrap_or_else(|| self.context(hint, cfg, class)));
         Route {
-            strategy,
-            source,
-            busy,
+            strategy: d.strategy,
+            source: d.source,
+            busy: d.busy,
             sample,
         }
     }
