@@ -247,6 +247,7 @@ pub struct PoolSize {
 
 /// The fitted trend of the arrival rate.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Forecast {
     /// Change of the arrival rate per second (jobs/s²) used for the projection: the
     /// OLS slope, or 0 when it is not significant.
@@ -268,6 +269,7 @@ pub struct Forecast {
 
 /// What [`Autoscaler::recommend`] advises.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Recommendation {
     /// Workers to run (within the configured bounds).
     pub parallelism: usize,

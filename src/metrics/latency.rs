@@ -73,6 +73,7 @@ impl Default for LatencyWindow {
 
 /// A read-time summary of a `LatencyWindow`. Times are in microseconds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct LatencySummary {
     /// Samples ever recorded.
     pub count: u64,

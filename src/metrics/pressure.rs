@@ -34,6 +34,7 @@ pub(crate) struct PressureInputs {
 
 /// The score and its parts, as shown by the stats API and the dashboard.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PressureSnapshot {
     /// `max(internal, external)` when the external signal is in force, else `internal`.
     pub score: f64,

@@ -91,6 +91,7 @@ impl KindAccum {
 
 /// Learning statistics of one job kind.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct KindStats {
     /// `hash_mix`, `prime_count`, `monte_carlo_risk` or `custom` (user closures).
     pub kind: String,
@@ -109,6 +110,7 @@ pub struct KindStats {
 /// A serialisable view of the learner, served by `GET /api/neural` and written by
 /// [`NeuralRouter::save`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct NeuralSnapshot {
     /// Outcomes recorded.
     pub sample_count: u64,

@@ -43,15 +43,10 @@
 //! use helixrouter::types::{JobKind, Strategy};
 //!
 //! let mut nr = NeuralRouter::new(NeuralConfig::default(), 7);
-//! let ctx = Context {
-//!     kind: Some(JobKind::HashMix),
-//!     class_slot: None,
-//!     compute_cost: 2_000,
-//!     scaling_potential: 0.1,
-//!     latency_budget_ms: 5,
-//!     pressure: 0.2,
-//!     queue_fill: 0.1,
-//! };
+//! let mut ctx = Context::new(2_000, 5);
+//! ctx.kind = Some(JobKind::HashMix);
+//! ctx.scaling_potential = 0.1;
+//! (ctx.pressure, ctx.queue_fill) = (0.2, 0.1);
 //! let choice = nr.choose(&ctx, StrategyMask::ALL_BUT_DROP).ok_or("empty mask")?;
 //! let r = nr.record_outcome(&ctx, choice.strategy, Outcome::Completed { latency_ns: 3_000 });
 //! assert!(r > 0.9);
@@ -200,6 +195,7 @@ pub(crate) fn class_slot(name: &str) -> u8 {
 /// What the learner sees about one routing decision. `Copy`, so deciding never
 /// allocates.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct Context {
     /// The built-in kind, or `None` for a user closure (`Router::run`).
     pub kind: Option<JobKind>,
@@ -217,6 +213,23 @@ pub struct Context {
     pub pressure: f64,
     /// CPU pool queue occupancy in `[0, 1]` (out-of-range values are clamped).
     pub queue_fill: f64,
+}
+
+impl Context {
+    /// Work of `compute_cost` ns due within `latency_budget_ms`, seen on an idle router:
+    /// no kind or class, no batching potential, no pressure, an empty queue. Set the
+    /// other fields as needed (the type is `#[non_exhaustive]`: fields may be added).
+    pub fn new(compute_cost: u64, latency_budget_ms: u64) -> Context {
+        Context {
+            kind: None,
+            class_slot: None,
+            compute_cost,
+            scaling_potential: 0.0,
+            latency_budget_ms,
+            pressure: 0.0,
+            queue_fill: 0.0,
+        }
+    }
 }
 
 /// How a routed job ended, as fed back to [`NeuralRouter::record_outcome`].

@@ -250,15 +250,9 @@ impl ActiveFeatures {
 ///
 /// ```
 /// use helixrouter::neural_router::{features, Context, N_FEATURES};
-/// let ctx = Context {
-///     kind: None,
-///     class_slot: None,
-///     compute_cost: 50_000,
-///     scaling_potential: 0.5,
-///     latency_budget_ms: 20,
-///     pressure: 0.3,
-///     queue_fill: 0.6,
-/// };
+/// let mut ctx = Context::new(50_000, 20);
+/// ctx.scaling_potential = 0.5;
+/// (ctx.pressure, ctx.queue_fill) = (0.3, 0.6);
 /// let x = features(&ctx);
 /// assert_eq!(x.len(), N_FEATURES);
 /// assert_eq!(x[0], 0.25);

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// A live worker, from its last heartbeat.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct WorkerInfo {
     /// The worker's id.
     pub id: String,
@@ -21,6 +22,7 @@ pub struct WorkerInfo {
 
 /// What the router's remote side did (all counts since the router was built).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct RemoteStats {
     /// Connected to the NATS server now.
     pub connected: bool,

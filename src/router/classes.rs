@@ -425,6 +425,7 @@ impl ClassEntry {
 
 /// Jobs routed to one strategy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct StrategyCount {
     /// The strategy.
     pub strategy: Strategy,
@@ -434,6 +435,7 @@ pub struct StrategyCount {
 
 /// What the router knows about one work class (`RouterStats::classes`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ClassStats {
     /// The class name ([`OVERFLOW_CLASS`] for names beyond `max_classes`).
     pub name: String,

@@ -71,6 +71,7 @@ pub(crate) fn autoscaler_config(cfg: &RouterConfig) -> AutoscalerConfig {
 
 /// What `shutdown` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ShutdownReport {
     /// Jobs still in flight when the timeout expired (0 = fully drained).
     pub abandoned: u64,

@@ -19,6 +19,7 @@ pub const REQUEST_TRUST_SAMPLES: u64 = 8;
 
 /// What the router knows about one class right now ([`Router::class_estimate`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct ClassEstimate {
     /// The class as resolved ([`crate::OVERFLOW_CLASS`] beyond `max_classes`).
     pub class: &'static str,

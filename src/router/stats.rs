@@ -11,6 +11,7 @@ use crate::types::Strategy;
 
 /// Per-strategy figures.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct StrategyStats {
     /// The strategy.
     pub strategy: Strategy,
@@ -31,6 +32,7 @@ pub struct StrategyStats {
 /// A point-in-time snapshot.
 /// `submitted == completed + dropped + failed + cancelled + in_flight`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct RouterStats {
     /// Seconds since the router was built.
     pub uptime_secs: f64,
