@@ -20,7 +20,7 @@ secs="${1:-${FUZZ_SECS:-25}}"
 shift || true
 targets=("$@")
 if ((${#targets[@]} == 0)); then
-  targets=(config_json telemetry_body patch_body)
+  targets=(config_json telemetry_body patch_body http)
 fi
 
 if ! cargo fuzz --version >/dev/null 2>&1; then

@@ -1,67 +1,67 @@
-//! One router + `web::app` per fuzzing process, driven on a current-thread runtime
-//! with `tower::ServiceExt::oneshot` (no socket). Building a router starts CPU-pool
-//! threads, so it is built once and reused for every input.
+//! Any request to `web::app`: arbitrary method, path and query, content type and body.
+//! Whatever arrives, the answer is never a 5xx, and an error the API itself gives (a
+//! 4xx other than the router's own 404/405) is a JSON object with an `error` string.
+//! Streams (`/api/stream/...`) are left out: they never end by design.
+#![no_main]
 
-use std::sync::OnceLock;
+#[path = "../common/http.rs"]
+mod http;
 
-use axum::body::{Body, Bytes};
-use axum::http::{Method, Request, StatusCode, header};
-use helixrouter::config::RouterConfig;
-use helixrouter::router::Router;
-use helixrouter::web::{self, AppState, MutationPolicy};
-use tokio::runtime::Runtime;
-use tower::ServiceExt;
+use axum::http::{Method, StatusCode};
+use libfuzzer_sys::fuzz_target;
 
-pub struct Harness {
-    pub rt: Runtime,
-    pub router: Router,
-    pub app: axum::Router,
-}
+const METHODS: [Method; 6] = [
+    Method::GET,
+    Method::POST,
+    Method::PATCH,
+    Method::PUT,
+    Method::DELETE,
+    Method::HEAD,
+];
 
-pub fn harness() -> &'static Harness {
-    static H: OnceLock<Harness> = OnceLock::new();
-    H.get_or_init(|| {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let router = rt.block_on(async { Router::new(RouterConfig::default()) });
-        let app = web::app(AppState::new(router.clone(), MutationPolicy::Open));
-        Harness { rt, router, app }
-    })
-}
+/// Known paths first, so the fuzzer reaches the handlers and not only the 404.
+const PATHS: [&str; 12] = [
+    "/",
+    "/health",
+    "/metrics",
+    "/api/stats",
+    "/api/config",
+    "/api/neural",
+    "/api/decisions",
+    "/api/telemetry",
+    "/api/openapi.json",
+    "/assets/app.js",
+    "/assets/style.css",
+    "/api/",
+];
 
-/// Sends one JSON request through the app; returns the status and the body.
-pub fn send(method: Method, uri: &str, body: &[u8]) -> (StatusCode, Bytes) {
-    let h = harness();
-    let req = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(body.to_vec()))
-        .expect("request");
-    h.rt.block_on(async {
-        let resp = h.app.clone().oneshot(req).await.expect("infallible");
-        let status = resp.status();
-        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
-            .await
-            .expect("response body");
-        (status, bytes)
-    })
-}
-
-/// The status axum's `Json` extractor + the handler's error mapping give a serde
-/// error: syntax or early end → 400, wrong shape/type/unknown field → 422.
-pub fn status_of(e: &serde_json::Error) -> StatusCode {
-    match e.classify() {
-        serde_json::error::Category::Data => StatusCode::UNPROCESSABLE_ENTITY,
-        _ => StatusCode::BAD_REQUEST,
+fuzz_target!(|data: &[u8]| {
+    let [m, p, json, rest @ ..] = data else {
+        return;
+    };
+    // The rest splits at the first NUL: a suffix for the path (query, extra segments),
+    // then the body.
+    let (suffix, body) = match rest.iter().position(|&b| b == 0) {
+        Some(i) => (&rest[..i], &rest[i + 1..]),
+        None => (rest, &[][..]),
+    };
+    let Ok(suffix) = std::str::from_utf8(suffix) else {
+        return;
+    };
+    let uri = format!("{}{suffix}", PATHS[usize::from(*p) % PATHS.len()]);
+    if uri.starts_with("/api/stream") {
+        return;
     }
-}
-
-/// Every error answer is a JSON object with an `error` string.
-pub fn assert_error_body(status: StatusCode, body: &[u8]) {
-    let v: serde_json::Value = serde_json::from_slice(body)
-        .unwrap_or_else(|e| panic!("{status} body is not JSON ({e}): {body:?}"));
-    assert!(v["error"].is_string(), "{status} body has no error: {v}");
-}
+    let method = METHODS[usize::from(*m) % METHODS.len()].clone();
+    let Some((status, reply)) = http::send_raw(method, &uri, json % 2 == 0, body) else {
+        return; // not a valid request line: hyper would refuse it before the app
+    };
+    assert!(!status.is_server_error(), "{status} for {uri:?}");
+    let api = uri.starts_with("/api/") && !matches!(
+        status,
+        StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED
+    );
+    if status.is_client_error() && api && !reply.is_empty() {
+        http::assert_error_body(status, &reply);
+    }
+});

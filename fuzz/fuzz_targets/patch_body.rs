@@ -5,6 +5,7 @@
 //! naming it.
 #![no_main]
 
+#[path = "../common/http.rs"]
 mod http;
 
 use axum::http::{Method, StatusCode};

@@ -3,6 +3,7 @@
 //! one the router now blends as external pressure.
 #![no_main]
 
+#[path = "../common/http.rs"]
 mod http;
 
 use axum::http::{Method, StatusCode};
