@@ -43,6 +43,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::autoscale::AutoscaleSizes;
+
 /// Bounds and tuning of an [`Autoscaler`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct AutoscalerConfig {
@@ -137,8 +139,11 @@ impl AutoscalerConfig {
             }
         }
         let c = self;
+        // The size rules are the router config's (`config::autoscale`); the words in
+        // `valid` are this type's own.
+        let sizes = c.sizes().rules();
         let finite_non_neg = |v: f64| v.is_finite() && v >= 0.0;
-        check("window", c.window, c.window >= 2, "at least 2")?;
+        check("window", c.window, sizes.window.holds(), "at least 2")?;
         check(
             "horizon_secs",
             c.horizon_secs,
@@ -148,25 +153,25 @@ impl AutoscalerConfig {
         check(
             "min_parallelism",
             c.min_parallelism,
-            c.min_parallelism >= 1,
+            sizes.min_parallelism.holds(),
             "at least 1",
         )?;
         check(
             "max_parallelism",
             c.max_parallelism,
-            c.max_parallelism >= c.min_parallelism,
+            sizes.max_parallelism.holds(),
             ">= min_parallelism",
         )?;
         check(
             "min_queue_cap",
             c.min_queue_cap,
-            c.min_queue_cap >= 1,
+            sizes.min_queue_cap.holds(),
             "at least 1",
         )?;
         check(
             "max_queue_cap",
             c.max_queue_cap,
-            c.max_queue_cap >= c.min_queue_cap && c.max_queue_cap >= c.max_parallelism,
+            sizes.max_queue_cap.holds() && sizes.max_queue_cap_workers.holds(),
             ">= min_queue_cap and >= max_parallelism",
         )?;
         check(
@@ -207,20 +212,29 @@ impl AutoscalerConfig {
                 default
             }
         };
-        let min_parallelism = self.min_parallelism.max(1);
-        let max_parallelism = self.max_parallelism.max(min_parallelism);
-        let min_queue_cap = self.min_queue_cap.max(1);
+        let sizes = self.sizes().sanitized();
         AutoscalerConfig {
-            window: self.window.max(2),
+            window: sizes.window,
             horizon_secs: fix(self.horizon_secs, d.horizon_secs, 0.0, f64::MAX),
-            min_parallelism,
-            max_parallelism,
-            min_queue_cap,
-            max_queue_cap: self.max_queue_cap.max(min_queue_cap).max(max_parallelism),
+            min_parallelism: sizes.min_parallelism,
+            max_parallelism: sizes.max_parallelism,
+            min_queue_cap: sizes.min_queue_cap,
+            max_queue_cap: sizes.max_queue_cap,
             cooldown_secs: fix(self.cooldown_secs, d.cooldown_secs, 0.0, f64::MAX),
             target_utilisation: fix(self.target_utilisation, d.target_utilisation, 1e-3, 1.0),
             hysteresis: fix(self.hysteresis, d.hysteresis, 0.0, 0.99),
             queue_secs: fix(self.queue_secs, d.queue_secs, 1e-6, f64::MAX),
+        }
+    }
+
+    /// The pool-size fields, for the rules they share with the router config.
+    fn sizes(&self) -> AutoscaleSizes {
+        AutoscaleSizes {
+            window: self.window,
+            min_parallelism: self.min_parallelism,
+            max_parallelism: self.max_parallelism,
+            min_queue_cap: self.min_queue_cap,
+            max_queue_cap: self.max_queue_cap,
         }
     }
 }
@@ -441,22 +455,50 @@ impl Autoscaler {
     /// not (outside the bounds, or a queue smaller than the worker count) is
     /// corrected at once, regardless of band and cooldown.
     pub fn recommend(&mut self, now_secs: f64, current: PoolSize) -> Recommendation {
-        let c = self.cfg;
+        let have = self.within_bounds(current);
+        let forecast = self.forecast();
+        let (target, why) = self.target(forecast, have, current);
+        let (size, reason) = self.next_size(now_secs, current, have, target, why);
+        let changed = size != current;
+        if changed && now_secs.is_finite() {
+            self.last_change_at = Some(now_secs);
+        }
+        let rec = Recommendation {
+            parallelism: size.parallelism,
+            queue_cap: size.queue_cap,
+            forecast,
+            changed,
+            reason,
+        };
+        self.last = Some(rec.clone());
+        rec
+    }
+
+    /// The nearest size to `current` within the bounds, with `queue_cap >= parallelism`.
+    fn within_bounds(&self, current: PoolSize) -> PoolSize {
+        let c = &self.cfg;
         let parallelism = current
             .parallelism
             .clamp(c.min_parallelism, c.max_parallelism);
-        let have = PoolSize {
+        PoolSize {
             parallelism,
             queue_cap: current
                 .queue_cap
                 .max(parallelism)
                 .clamp(c.min_queue_cap, c.max_queue_cap),
-        };
-        let out_of_bounds = have != current;
-        let forecast = self.forecast();
-        let service = self.service_secs();
+        }
+    }
 
-        let (target, why) = match (forecast, service) {
+    /// The size the forecast calls for (see the module's sizing rule) and why; `have`
+    /// when there is no forecast or no service time yet. The reason quotes `current`.
+    fn target(
+        &self,
+        forecast: Option<Forecast>,
+        have: PoolSize,
+        current: PoolSize,
+    ) -> (PoolSize, String) {
+        let c = &self.cfg;
+        match (forecast, self.service_secs()) {
             (Some(f), Some(svc)) => {
                 let demand = f.predicted_rate.max(f.current_rate);
                 let p = ceil_usize(demand * svc / c.target_utilisation)
@@ -488,21 +530,27 @@ impl Autoscaler {
                 format!("need 2 observations to forecast (have {})", self.ring.len()),
             ),
             (Some(_), None) => (have, "no service time observed yet".to_owned()),
-        };
+        }
+    }
 
-        let outside_band = |want: usize, cur: usize| {
-            let (w, h) = (want as f64, cur as f64);
-            w > h * (1.0 + c.hysteresis) || w < h * (1.0 - c.hysteresis)
-        };
-        let move_p = outside_band(target.parallelism, have.parallelism);
-        let move_q = outside_band(target.queue_cap, have.queue_cap);
-        let cooldown_left = match self.last_change_at {
-            Some(t) if now_secs.is_finite() => c.cooldown_secs - (now_secs - t),
-            Some(_) => f64::INFINITY,
-            None => 0.0,
-        };
-
-        let (size, reason) = if out_of_bounds && !(move_p || move_q) {
+    /// The size to recommend at `now_secs`, and the reason: `have` (the in-bounds
+    /// `current`) while `target` is within the hysteresis band or the cooldown runs,
+    /// else `target` on each knob that left the band. An out-of-bounds `current` is
+    /// corrected regardless of the cooldown.
+    fn next_size(
+        &self,
+        now_secs: f64,
+        current: PoolSize,
+        have: PoolSize,
+        target: PoolSize,
+        why: String,
+    ) -> (PoolSize, String) {
+        let c = &self.cfg;
+        let out_of_bounds = have != current;
+        let move_p = self.outside_band(target.parallelism, have.parallelism);
+        let move_q = self.outside_band(target.queue_cap, have.queue_cap);
+        let cooldown_left = self.cooldown_left(now_secs);
+        if out_of_bounds && !(move_p || move_q) {
             (
                 have,
                 format!("current size outside bounds (or queue below workers); {why}"),
@@ -527,20 +575,23 @@ impl Autoscaler {
                 queue_cap: queue_cap.max(parallelism).min(c.max_queue_cap),
             };
             (size, why)
-        };
-        let changed = size != current;
-        if changed && now_secs.is_finite() {
-            self.last_change_at = Some(now_secs);
         }
-        let rec = Recommendation {
-            parallelism: size.parallelism,
-            queue_cap: size.queue_cap,
-            forecast,
-            changed,
-            reason,
-        };
-        self.last = Some(rec.clone());
-        rec
+    }
+
+    /// Whether `want` is outside the hysteresis band around `cur`.
+    fn outside_band(&self, want: usize, cur: usize) -> bool {
+        let (w, h) = (want as f64, cur as f64);
+        w > h * (1.0 + self.cfg.hysteresis) || w < h * (1.0 - self.cfg.hysteresis)
+    }
+
+    /// Seconds of cooldown left at `now_secs` (0 or less: none; infinite when
+    /// `now_secs` is not finite after a change).
+    fn cooldown_left(&self, now_secs: f64) -> f64 {
+        match self.last_change_at {
+            Some(t) if now_secs.is_finite() => self.cfg.cooldown_secs - (now_secs - t),
+            Some(_) => f64::INFINITY,
+            None => 0.0,
+        }
     }
 
     /// The last recommendation made, if any.
@@ -792,6 +843,23 @@ mod tests {
         };
         assert!(nan.validate().is_err());
         assert!(nan.sanitized().validate().is_ok());
+    }
+
+    #[test]
+    fn validation_words_the_shared_window_bound() {
+        use crate::config::autoscale::MIN_WINDOW;
+        let short = AutoscalerConfig {
+            window: MIN_WINDOW - 1,
+            ..AutoscalerConfig::default()
+        };
+        assert_eq!(
+            short.validate().unwrap_err().to_string(),
+            format!(
+                "autoscaler window is {}, must be at least {MIN_WINDOW}",
+                MIN_WINDOW - 1
+            )
+        );
+        assert_eq!(short.sanitized().window, MIN_WINDOW);
     }
 
     fn arb_config() -> impl Strategy<Value = AutoscalerConfig> {

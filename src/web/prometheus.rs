@@ -9,8 +9,9 @@ use prometheus::proto::{
 };
 use prometheus::{Encoder, TextEncoder};
 
-use crate::metrics::BUCKET_BOUNDS_SECS;
-use crate::router::RouterStats;
+use crate::metrics::{BUCKET_BOUNDS_SECS, LatencySummary, WINDOW};
+use crate::policy::cost::MISMATCH_FACTOR;
+use crate::router::{ClassStats, RouterStats, StrategyStats};
 use crate::types::Strategy;
 
 /// Learner figures exported beside the router's.
@@ -44,154 +45,22 @@ fn label(strategy: Strategy) -> Vec<LabelPair> {
     vec![pair("strategy", strategy.as_str())]
 }
 
-/// Per-class families: one series per class in use (at most `max_classes` + the
-/// overflow class, so the label set stays bounded whatever names callers pass).
-fn class_families(stats: &RouterStats) -> Vec<MetricFamily> {
-    let classes = &stats.classes;
-    let by_class = |c: &crate::router::ClassStats| vec![pair("class", &c.name)];
-    type Count = fn(&crate::router::ClassStats) -> u64;
-    let counters: [(&str, &str, Count); 7] = [
-        (
-            "helix_class_completed_total",
-            "Jobs completed, by work class.",
-            |c| c.completed,
-        ),
-        (
-            "helix_class_dropped_total",
-            "Jobs shed, by work class.",
-            |c| c.dropped,
-        ),
-        (
-            "helix_class_failed_total",
-            "Jobs that panicked, by work class.",
-            |c| c.failed,
-        ),
-        (
-            "helix_class_late_total",
-            "Jobs completed over budget, by work class.",
-            |c| c.late,
-        ),
-        (
-            "helix_class_cancelled_total",
-            "Jobs cancelled before they started (caller went away), by work class.",
-            |c| c.cancelled,
-        ),
-        (
-            "helix_class_cost_samples_total",
-            "Measured runs the learned cost is built from, by work class.",
-            |c| c.samples,
-        ),
-        (
-            "helix_class_probes_total",
-            "Jobs shed on their estimate that ran anyway to measure it, by work class.",
-            |c| c.probes,
-        ),
-    ];
-    let mut fams: Vec<MetricFamily> = counters
-        .into_iter()
-        .map(|(name, help, pick)| {
-            let ms = classes
-                .iter()
-                .map(|c| counter(pick(c) as f64, by_class(c)))
-                .collect();
-            family(name, help, MetricType::COUNTER, ms)
-        })
-        .collect();
-    fams.push(family(
-        "helix_class_routed_total",
-        "Jobs routed, by work class and strategy.",
+/// How a table row reads one series' value from a `T`.
+type Pick<T, V> = fn(&T) -> V;
+
+/// A counter family of one unlabelled series.
+fn scalar_counter(name: &str, help: &str, v: u64) -> MetricFamily {
+    family(
+        name,
+        help,
         MetricType::COUNTER,
-        classes
-            .iter()
-            .flat_map(|c| {
-                c.routed.iter().map(move |r| {
-                    counter(
-                        r.routed as f64,
-                        vec![
-                            pair("class", &c.name),
-                            pair("strategy", r.strategy.as_str()),
-                        ],
-                    )
-                })
-            })
-            .collect(),
-    ));
-    type Value = fn(&crate::router::ClassStats) -> Option<f64>;
-    let gauges: [(&str, &str, Value); 10] = [
-        (
-            "helix_class_learned_cost_seconds",
-            "Typical run time learned from what ran, by work class.",
-            |c| c.learned_cost_ns.map(|n| n as f64 / 1e9),
-        ),
-        (
-            "helix_class_cost_p90_seconds",
-            "About the 90th percentile run time, what admission plans with, by work class.",
-            |c| c.cost_p90_ns.map(|n| n as f64 / 1e9),
-        ),
-        (
-            "helix_class_hint_ratio",
-            "Caller's cost hint divided by the measured cost (typical), by work class.",
-            |c| c.hint_ratio,
-        ),
-        (
-            "helix_class_cost_ratio",
-            "Ratio model: measured cost divided by the caller's per-job hint (typical), by work class.",
-            |c| c.ratio,
-        ),
-        (
-            "helix_class_fixed_cost_seconds",
-            "Units model: the fixed part of a job's cost, by work class.",
-            |c| c.fixed_ns.map(|n| n / 1e9),
-        ),
-        (
-            "helix_class_cost_per_unit_seconds",
-            "Units model: the cost per unit of a job's size, by work class.",
-            |c| c.ns_per_unit.map(|n| n / 1e9),
-        ),
-        (
-            "helix_class_residual_spread",
-            "Multiplicative spread of run times around their own prediction under the class's model in use, by work class.",
-            |c| c.residual_spread,
-        ),
-        (
-            "helix_class_hint_mismatch",
-            "1 when the hint is off from the learned cost by more than 3x, by work class.",
-            |c| Some(if c.mismatch { 1.0 } else { 0.0 }),
-        ),
-        (
-            "helix_class_latency_p50_seconds",
-            "Median end-to-end latency of the last 512 completed jobs, by work class.",
-            |c| c.p50_us.map(|u| u / 1e6),
-        ),
-        (
-            "helix_class_latency_p99_seconds",
-            "99th percentile end-to-end latency of the last 512 completed jobs, by work class.",
-            |c| c.p99_us.map(|u| u / 1e6),
-        ),
-    ];
-    for (name, help, pick) in gauges {
-        let ms = classes
-            .iter()
-            .filter_map(|c| pick(c).map(|v| gauge(v, by_class(c))))
-            .collect();
-        fams.push(family(name, help, MetricType::GAUGE, ms));
-    }
-    fams.push(family(
-        "helix_class_model",
-        "1 for the cost model a work class uses (ratio: per-job hints, units: per-job sizes, class: neither), by work class and model.",
-        MetricType::GAUGE,
-        classes
-            .iter()
-            .map(|c| gauge(1.0, vec![pair("class", &c.name), pair("model", c.model.as_str())]))
-            .collect(),
-    ));
-    fams.push(family(
-        "helix_class_overflow_total",
-        "Class-name lookups beyond max_classes, which share the overflow class.",
-        MetricType::COUNTER,
-        vec![counter(stats.class_overflow as f64, vec![])],
-    ));
-    fams
+        vec![counter(v as f64, vec![])],
+    )
+}
+
+/// A gauge family of one unlabelled series.
+fn scalar_gauge(name: &str, help: &str, v: f64) -> MetricFamily {
+    family(name, help, MetricType::GAUGE, vec![gauge(v, vec![])])
 }
 
 fn counter(v: f64, labels: Vec<LabelPair>) -> Metric {
@@ -212,237 +81,136 @@ fn gauge(v: f64, labels: Vec<LabelPair>) -> Metric {
     m
 }
 
-/// The remote side's families (only for a router built with remote workers).
-#[cfg(feature = "remote")]
-fn remote_families(r: &crate::remote::RemoteStats) -> Vec<MetricFamily> {
-    let counters: [(&str, &str, u64); 9] = [
+/// The router's totals: (name, help, value) of unlabelled counters.
+fn totals(stats: &RouterStats) -> [(&'static str, &'static str, u64); 6] {
+    [
         (
-            "helix_remote_sent_total",
-            "Jobs published to remote workers.",
-            r.sent,
+            "helix_submitted_total",
+            "Jobs submitted to the router.",
+            stats.submitted,
+        ),
+        ("helix_completed_total", "Jobs completed.", stats.completed),
+        (
+            "helix_dropped_total",
+            "Jobs shed (policy drop, full queue, or unmeetable budget).",
+            stats.dropped,
+        ),
+        ("helix_failed_total", "Jobs that panicked.", stats.failed),
+        (
+            "helix_cancelled_total",
+            "Jobs whose caller went away before they started; they never ran.",
+            stats.cancelled,
         ),
         (
-            "helix_remote_completed_total",
-            "Remote jobs that came back with an output.",
-            r.completed,
+            "helix_late_total",
+            "Jobs completed over their latency budget.",
+            stats.late,
         ),
-        (
-            "helix_remote_failed_total",
-            "Remote jobs that came back failed.",
-            r.failed,
-        ),
-        (
-            "helix_remote_expired_total",
-            "Remote jobs a worker received past their deadline (not run).",
-            r.expired,
-        ),
-        (
-            "helix_remote_timed_out_total",
-            "Remote jobs with no result by their deadline (dropped).",
-            r.timed_out,
-        ),
-        (
-            "helix_remote_duplicates_total",
-            "Results for remote jobs already ended (at-least-once delivery), ignored.",
-            r.duplicates,
-        ),
-        (
-            "helix_remote_malformed_total",
-            "Invalid messages on the router's result and heartbeat subjects.",
-            r.malformed,
-        ),
-        (
-            "helix_remote_redelivered_total",
-            "Remote results whose job had been delivered more than once.",
-            r.redelivered,
-        ),
-        (
-            "helix_remote_publish_failed_total",
-            "Jobs that could not be published (run locally instead).",
-            r.publish_failed,
-        ),
-    ];
-    let mut fams: Vec<MetricFamily> = counters
-        .into_iter()
-        .map(|(name, help, v)| {
-            family(
-                name,
-                help,
-                MetricType::COUNTER,
-                vec![counter(v as f64, vec![])],
-            )
-        })
-        .collect();
-    let gauges: [(&str, &str, f64); 5] = [
-        (
-            "helix_remote_connected",
-            "1 when connected to the NATS server.",
-            if r.connected { 1.0 } else { 0.0 },
-        ),
-        (
-            "helix_remote_workers",
-            "Live remote workers (heard from within worker_timeout).",
-            r.workers.len() as f64,
-        ),
-        (
-            "helix_remote_worker_parallelism",
-            "Tasks the live remote workers run at once, summed.",
-            r.workers.iter().map(|w| w.parallelism).sum::<usize>() as f64,
-        ),
-        (
-            "helix_remote_in_flight",
-            "Remote jobs waiting for their result.",
-            r.in_flight as f64,
-        ),
-        (
-            "helix_remote_round_trip_p50_seconds",
-            "Median remote round-trip overhead (total minus the worker's run time).",
-            r.round_trip_p50_us.unwrap_or(0.0) / 1e6,
-        ),
-    ];
-    for (name, help, v) in gauges {
-        fams.push(family(
-            name,
-            help,
-            MetricType::GAUGE,
-            vec![gauge(v, vec![])],
-        ));
-    }
-    fams
+    ]
 }
 
-/// Renders the exposition text.
-///
-/// # Errors
-///
-/// Only if the encoder rejects a family (a bug: names here are static and valid).
-pub(crate) fn render(
-    stats: &RouterStats,
-    neural: NeuralFigures,
-) -> Result<String, prometheus::Error> {
+/// `helix_routed_total`: jobs routed, one series per strategy (`Drop` included).
+fn routed_family(stats: &RouterStats) -> MetricFamily {
+    family(
+        "helix_routed_total",
+        "Jobs routed, by strategy.",
+        MetricType::COUNTER,
+        stats
+            .strategies
+            .iter()
+            .map(|s| counter(s.routed as f64, label(s.strategy)))
+            .collect(),
+    )
+}
+
+/// The per-strategy latency gauges: (name, help, figure in µs).
+fn latency_gauges() -> [(&'static str, String, Pick<LatencySummary, f64>); 6] {
+    [
+        (
+            "helix_latency_p50_seconds",
+            format!("Median latency over the last {WINDOW} jobs, by strategy."),
+            |l| l.p50_us,
+        ),
+        (
+            "helix_latency_p95_seconds",
+            format!("95th percentile latency over the last {WINDOW} jobs, by strategy."),
+            |l| l.p95_us,
+        ),
+        (
+            "helix_latency_p99_seconds",
+            format!("99th percentile latency over the last {WINDOW} jobs, by strategy."),
+            |l| l.p99_us,
+        ),
+        (
+            "helix_latency_ema_seconds",
+            "Exponential moving average of latency, by strategy.".to_owned(),
+            |l| l.ema_us,
+        ),
+        (
+            "helix_latency_min_seconds",
+            format!("Minimum latency over the last {WINDOW} jobs, by strategy."),
+            |l| l.min_us,
+        ),
+        (
+            "helix_latency_max_seconds",
+            format!("Maximum latency over the last {WINDOW} jobs, by strategy."),
+            |l| l.max_us,
+        ),
+    ]
+}
+
+/// The latency gauges and the job duration histogram, one series per executing
+/// strategy (all but `Drop`).
+fn latency_families(stats: &RouterStats) -> Vec<MetricFamily> {
     let executing: Vec<_> = stats
         .strategies
         .iter()
         .filter(|s| s.strategy != Strategy::Drop)
         .collect();
-    let mut fams = vec![
-        family(
-            "helix_submitted_total",
-            "Jobs submitted to the router.",
-            MetricType::COUNTER,
-            vec![counter(stats.submitted as f64, vec![])],
-        ),
-        family(
-            "helix_completed_total",
-            "Jobs completed.",
-            MetricType::COUNTER,
-            vec![counter(stats.completed as f64, vec![])],
-        ),
-        family(
-            "helix_dropped_total",
-            "Jobs shed (policy drop, full queue, or unmeetable budget).",
-            MetricType::COUNTER,
-            vec![counter(stats.dropped as f64, vec![])],
-        ),
-        family(
-            "helix_failed_total",
-            "Jobs that panicked.",
-            MetricType::COUNTER,
-            vec![counter(stats.failed as f64, vec![])],
-        ),
-        family(
-            "helix_cancelled_total",
-            "Jobs whose caller went away before they started; they never ran.",
-            MetricType::COUNTER,
-            vec![counter(stats.cancelled as f64, vec![])],
-        ),
-        family(
-            "helix_late_total",
-            "Jobs completed over their latency budget.",
-            MetricType::COUNTER,
-            vec![counter(stats.late as f64, vec![])],
-        ),
-        family(
-            "helix_routed_total",
-            "Jobs routed, by strategy.",
-            MetricType::COUNTER,
-            stats
-                .strategies
+    let mut fams: Vec<MetricFamily> = latency_gauges()
+        .into_iter()
+        .map(|(name, help, pick)| {
+            let ms = executing
                 .iter()
-                .map(|s| counter(s.routed as f64, label(s.strategy)))
-                .collect(),
-        ),
-    ];
-    type Pick = fn(&crate::metrics::LatencySummary) -> f64;
-    let gauges: [(&str, &str, Pick); 6] = [
-        (
-            "helix_latency_p50_seconds",
-            "Median latency over the last 512 jobs, by strategy.",
-            |l| l.p50_us,
-        ),
-        (
-            "helix_latency_p95_seconds",
-            "95th percentile latency over the last 512 jobs, by strategy.",
-            |l| l.p95_us,
-        ),
-        (
-            "helix_latency_p99_seconds",
-            "99th percentile latency over the last 512 jobs, by strategy.",
-            |l| l.p99_us,
-        ),
-        (
-            "helix_latency_ema_seconds",
-            "Exponential moving average of latency, by strategy.",
-            |l| l.ema_us,
-        ),
-        (
-            "helix_latency_min_seconds",
-            "Minimum latency over the last 512 jobs, by strategy.",
-            |l| l.min_us,
-        ),
-        (
-            "helix_latency_max_seconds",
-            "Maximum latency over the last 512 jobs, by strategy.",
-            |l| l.max_us,
-        ),
-    ];
-    for (name, help, pick) in gauges {
-        let ms = executing
-            .iter()
-            .map(|s| gauge(pick(&s.latency) / 1e6, label(s.strategy)))
-            .collect();
-        fams.push(family(name, help, MetricType::GAUGE, ms));
-    }
-    let hist = executing
-        .iter()
-        .map(|s| {
-            let mut h = Histogram::default();
-            h.set_sample_count(s.latency.count);
-            h.set_sample_sum(s.latency.sum_secs);
-            let buckets = BUCKET_BOUNDS_SECS
-                .iter()
-                .zip(&s.latency.buckets)
-                .map(|(&ub, &c)| {
-                    let mut b = Bucket::default();
-                    b.set_upper_bound(ub);
-                    b.set_cumulative_count(c);
-                    b
-                })
+                .map(|s| gauge(pick(&s.latency) / 1e6, label(s.strategy)))
                 .collect();
-            h.set_bucket(buckets);
-            let mut m = Metric::default();
-            m.set_label(label(s.strategy));
-            m.set_histogram(h);
-            m
+            family(name, &help, MetricType::GAUGE, ms)
         })
         .collect();
     fams.push(family(
         "helix_job_duration_seconds",
         "End-to-end job duration, by strategy.",
         MetricType::HISTOGRAM,
-        hist,
+        executing.iter().map(|s| duration_histogram(s)).collect(),
     ));
-    let scalar: [(&str, &str, f64); 9] = [
+    fams
+}
+
+/// One strategy's job duration histogram, on [`BUCKET_BOUNDS_SECS`].
+fn duration_histogram(s: &StrategyStats) -> Metric {
+    let mut h = Histogram::default();
+    h.set_sample_count(s.latency.count);
+    h.set_sample_sum(s.latency.sum_secs);
+    let buckets = BUCKET_BOUNDS_SECS
+        .iter()
+        .zip(&s.latency.buckets)
+        .map(|(&ub, &c)| {
+            let mut b = Bucket::default();
+            b.set_upper_bound(ub);
+            b.set_cumulative_count(c);
+            b
+        })
+        .collect();
+    h.set_bucket(buckets);
+    let mut m = Metric::default();
+    m.set_label(label(s.strategy));
+    m.set_histogram(h);
+    m
+}
+
+/// The router's and the learner's levels: (name, help, value) of unlabelled gauges.
+fn levels(stats: &RouterStats, neural: NeuralFigures) -> [(&'static str, &'static str, f64); 9] {
+    [
         (
             "helix_pressure",
             "Composite pressure score in [0, 1].",
@@ -488,15 +256,296 @@ pub(crate) fn render(
             "Exploration rate of the neural router.",
             neural.epsilon,
         ),
-    ];
-    for (name, help, v) in scalar {
-        fams.push(family(
-            name,
-            help,
-            MetricType::GAUGE,
-            vec![gauge(v, vec![])],
-        ));
-    }
+    ]
+}
+
+/// The per-class counters: (name, help, value).
+fn class_counters() -> [(&'static str, &'static str, Pick<ClassStats, u64>); 7] {
+    [
+        (
+            "helix_class_completed_total",
+            "Jobs completed, by work class.",
+            |c| c.completed,
+        ),
+        (
+            "helix_class_dropped_total",
+            "Jobs shed, by work class.",
+            |c| c.dropped,
+        ),
+        (
+            "helix_class_failed_total",
+            "Jobs that panicked, by work class.",
+            |c| c.failed,
+        ),
+        (
+            "helix_class_late_total",
+            "Jobs completed over budget, by work class.",
+            |c| c.late,
+        ),
+        (
+            "helix_class_cancelled_total",
+            "Jobs cancelled before they started (caller went away), by work class.",
+            |c| c.cancelled,
+        ),
+        (
+            "helix_class_cost_samples_total",
+            "Measured runs the learned cost is built from, by work class.",
+            |c| c.samples,
+        ),
+        (
+            "helix_class_probes_total",
+            "Jobs shed on their estimate that ran anyway to measure it, by work class.",
+            |c| c.probes,
+        ),
+    ]
+}
+
+/// A per-class gauge: name, help, and its value for a class (`None`: no series for it).
+type ClassGauge = (&'static str, String, Pick<ClassStats, Option<f64>>);
+
+/// The per-class gauges.
+fn class_gauges() -> [ClassGauge; 10] {
+    [
+        (
+            "helix_class_learned_cost_seconds",
+            "Typical run time learned from what ran, by work class.".to_owned(),
+            |c| c.learned_cost_ns.map(|n| n as f64 / 1e9),
+        ),
+        (
+            "helix_class_cost_p90_seconds",
+            "About the 90th percentile run time, what admission plans with, by work class."
+                .to_owned(),
+            |c| c.cost_p90_ns.map(|n| n as f64 / 1e9),
+        ),
+        (
+            "helix_class_hint_ratio",
+            "Caller's cost hint divided by the measured cost (typical), by work class."
+                .to_owned(),
+            |c| c.hint_ratio,
+        ),
+        (
+            "helix_class_cost_ratio",
+            "Ratio model: measured cost divided by the caller's per-job hint (typical), by work class.".to_owned(),
+            |c| c.ratio,
+        ),
+        (
+            "helix_class_fixed_cost_seconds",
+            "Units model: the fixed part of a job's cost, by work class.".to_owned(),
+            |c| c.fixed_ns.map(|n| n / 1e9),
+        ),
+        (
+            "helix_class_cost_per_unit_seconds",
+            "Units model: the cost per unit of a job's size, by work class.".to_owned(),
+            |c| c.ns_per_unit.map(|n| n / 1e9),
+        ),
+        (
+            "helix_class_residual_spread",
+            "Multiplicative spread of run times around their own prediction under the class's model in use, by work class.".to_owned(),
+            |c| c.residual_spread,
+        ),
+        (
+            "helix_class_hint_mismatch",
+            format!(
+                "1 when the hint is off from the learned cost by more than {MISMATCH_FACTOR}x, by work class."
+            ),
+            |c| Some(if c.mismatch { 1.0 } else { 0.0 }),
+        ),
+        (
+            "helix_class_latency_p50_seconds",
+            format!(
+                "Median end-to-end latency of the last {WINDOW} completed jobs, by work class."
+            ),
+            |c| c.p50_us.map(|u| u / 1e6),
+        ),
+        (
+            "helix_class_latency_p99_seconds",
+            format!(
+                "99th percentile end-to-end latency of the last {WINDOW} completed jobs, by work class."
+            ),
+            |c| c.p99_us.map(|u| u / 1e6),
+        ),
+    ]
+}
+
+/// Per-class families: one series per class in use (at most `max_classes` + the
+/// overflow class, so the label set stays bounded whatever names callers pass).
+fn class_families(stats: &RouterStats) -> Vec<MetricFamily> {
+    let classes = &stats.classes;
+    let by_class = |c: &ClassStats| vec![pair("class", &c.name)];
+    let mut fams: Vec<MetricFamily> = class_counters()
+        .into_iter()
+        .map(|(name, help, pick)| {
+            let ms = classes
+                .iter()
+                .map(|c| counter(pick(c) as f64, by_class(c)))
+                .collect();
+            family(name, help, MetricType::COUNTER, ms)
+        })
+        .collect();
+    fams.push(class_routed_family(classes));
+    fams.extend(class_gauges().into_iter().map(|(name, help, pick)| {
+        let ms = classes
+            .iter()
+            .filter_map(|c| pick(c).map(|v| gauge(v, by_class(c))))
+            .collect();
+        family(name, &help, MetricType::GAUGE, ms)
+    }));
+    fams.push(family(
+        "helix_class_model",
+        "1 for the cost model a work class uses (ratio: per-job hints, units: per-job sizes, class: neither), by work class and model.",
+        MetricType::GAUGE,
+        classes
+            .iter()
+            .map(|c| gauge(1.0, vec![pair("class", &c.name), pair("model", c.model.as_str())]))
+            .collect(),
+    ));
+    fams.push(scalar_counter(
+        "helix_class_overflow_total",
+        "Class-name lookups beyond max_classes, which share the overflow class.",
+        stats.class_overflow,
+    ));
+    fams
+}
+
+/// `helix_class_routed_total`: one series per class and strategy.
+fn class_routed_family(classes: &[ClassStats]) -> MetricFamily {
+    family(
+        "helix_class_routed_total",
+        "Jobs routed, by work class and strategy.",
+        MetricType::COUNTER,
+        classes
+            .iter()
+            .flat_map(|c| {
+                c.routed.iter().map(move |r| {
+                    counter(
+                        r.routed as f64,
+                        vec![
+                            pair("class", &c.name),
+                            pair("strategy", r.strategy.as_str()),
+                        ],
+                    )
+                })
+            })
+            .collect(),
+    )
+}
+
+/// The remote side's counters: (name, help, value).
+#[cfg(feature = "remote")]
+fn remote_counters(r: &crate::remote::RemoteStats) -> [(&'static str, &'static str, u64); 9] {
+    [
+        (
+            "helix_remote_sent_total",
+            "Jobs published to remote workers.",
+            r.sent,
+        ),
+        (
+            "helix_remote_completed_total",
+            "Remote jobs that came back with an output.",
+            r.completed,
+        ),
+        (
+            "helix_remote_failed_total",
+            "Remote jobs that came back failed.",
+            r.failed,
+        ),
+        (
+            "helix_remote_expired_total",
+            "Remote jobs a worker received past their deadline (not run).",
+            r.expired,
+        ),
+        (
+            "helix_remote_timed_out_total",
+            "Remote jobs with no result by their deadline (dropped).",
+            r.timed_out,
+        ),
+        (
+            "helix_remote_duplicates_total",
+            "Results for remote jobs already ended (at-least-once delivery), ignored.",
+            r.duplicates,
+        ),
+        (
+            "helix_remote_malformed_total",
+            "Invalid messages on the router's result and heartbeat subjects.",
+            r.malformed,
+        ),
+        (
+            "helix_remote_redelivered_total",
+            "Remote results whose job had been delivered more than once.",
+            r.redelivered,
+        ),
+        (
+            "helix_remote_publish_failed_total",
+            "Jobs that could not be published (run locally instead).",
+            r.publish_failed,
+        ),
+    ]
+}
+
+/// The remote side's gauges: (name, help, value).
+#[cfg(feature = "remote")]
+fn remote_gauges(r: &crate::remote::RemoteStats) -> [(&'static str, &'static str, f64); 5] {
+    [
+        (
+            "helix_remote_connected",
+            "1 when connected to the NATS server.",
+            if r.connected { 1.0 } else { 0.0 },
+        ),
+        (
+            "helix_remote_workers",
+            "Live remote workers (heard from within worker_timeout).",
+            r.workers.len() as f64,
+        ),
+        (
+            "helix_remote_worker_parallelism",
+            "Tasks the live remote workers run at once, summed.",
+            r.workers.iter().map(|w| w.parallelism).sum::<usize>() as f64,
+        ),
+        (
+            "helix_remote_in_flight",
+            "Remote jobs waiting for their result.",
+            r.in_flight as f64,
+        ),
+        (
+            "helix_remote_round_trip_p50_seconds",
+            "Median remote round-trip overhead (total minus the worker's run time).",
+            r.round_trip_p50_us.unwrap_or(0.0) / 1e6,
+        ),
+    ]
+}
+
+/// The remote side's families (only for a router built with remote workers).
+#[cfg(feature = "remote")]
+fn remote_families(r: &crate::remote::RemoteStats) -> Vec<MetricFamily> {
+    let counters = remote_counters(r)
+        .into_iter()
+        .map(|(name, help, v)| scalar_counter(name, help, v));
+    let gauges = remote_gauges(r)
+        .into_iter()
+        .map(|(name, help, v)| scalar_gauge(name, help, v));
+    counters.chain(gauges).collect()
+}
+
+/// Renders the exposition text.
+///
+/// # Errors
+///
+/// Only if the encoder rejects a family (a bug: names here are static and valid).
+pub(crate) fn render(
+    stats: &RouterStats,
+    neural: NeuralFigures,
+) -> Result<String, prometheus::Error> {
+    let mut fams: Vec<MetricFamily> = totals(stats)
+        .into_iter()
+        .map(|(name, help, v)| scalar_counter(name, help, v))
+        .collect();
+    fams.push(routed_family(stats));
+    fams.extend(latency_families(stats));
+    fams.extend(
+        levels(stats, neural)
+            .into_iter()
+            .map(|(name, help, v)| scalar_gauge(name, help, v)),
+    );
     #[cfg(feature = "remote")]
     if let Some(r) = &stats.remote {
         fams.extend(remote_families(r));
@@ -507,11 +556,10 @@ pub(crate) fn render(
             .into_iter()
             .filter(|f| !f.get_metric().is_empty()),
     );
-    fams.push(family(
+    fams.push(scalar_counter(
         "helix_neural_samples_total",
         "Outcomes the neural router has learned from.",
-        MetricType::COUNTER,
-        vec![counter(neural.samples as f64, vec![])],
+        neural.samples,
     ));
     let mut buf = Vec::new();
     TextEncoder::new().encode(&fams, &mut buf)?;
