@@ -6,6 +6,6 @@ mod latency;
 mod pressure;
 
 pub use latency::LatencySummary;
-pub(crate) use latency::{BUCKET_BOUNDS_SECS, LatencyWindow};
+pub(crate) use latency::{BUCKET_BOUNDS_SECS, LatencyWindow, WINDOW};
 pub use pressure::PressureSnapshot;
 pub(crate) use pressure::{PressureInputs, PressureTracker};
