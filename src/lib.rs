@@ -26,7 +26,8 @@
 //!   comes from), [`neural_router`], [`autoscaler`], `metrics`, [`strategies`],
 //!   [`simulator`].
 //! - Runtime shell: [`router`] — the [`Router`] handle, its CPU pool, batches, ticks and
-//!   file reload. The decision for each job is made in one place (`router/route.rs`).
+//!   file reload. The decision for each job is made in one place, the pure
+//!   `policy::decide`, on a view of the router that `router/route.rs` gives it.
 //! - HTTP edge, feature `server`: [`web`] — axum routes, SSE, Prometheus text, the
 //!   embedded dashboard.
 //! - The `helixrouter` binary, feature `cli`.
