@@ -3,10 +3,13 @@
 //! table is bounded; a caller that goes away before its work starts cancels it, and
 //! conservation counts it.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use common::work::{assert_router_conserved, spin};
 use helixrouter::{OVERFLOW_CLASS, Router, RouterConfig, Strategy, WorkHint};
 
 fn cfg() -> RouterConfig {
@@ -14,24 +17,6 @@ fn cfg() -> RouterConfig {
         enable_neural: false,
         ..RouterConfig::default()
     }
-}
-
-fn spin(d: Duration) -> u64 {
-    let t = std::time::Instant::now();
-    let mut x = 1u64;
-    while t.elapsed() < d {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
-    }
-    x
-}
-
-fn conserved(r: &Router) {
-    let s = r.stats();
-    assert_eq!(
-        s.submitted,
-        s.completed + s.dropped + s.failed + s.cancelled + s.in_flight,
-        "{s:?}"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,7 +72,7 @@ async fn a_class_hinted_100x_too_low_is_routed_by_its_measured_cost() {
     assert!(c.mismatch, "a 100x wrong hint is flagged: {c:?}");
     assert!(c.learned_cost_ns.is_some_and(|n| n > 1_500_000), "{c:?}");
     assert_eq!(c.completed, 25);
-    conserved(&r);
+    assert_router_conserved(&r);
     r.shutdown().await;
 }
 
@@ -124,7 +109,7 @@ async fn unknown_cost_starts_on_the_pool_then_runs_where_it_belongs() {
         Strategy::Inline,
         "measured tiny work runs inline: {d:?}"
     );
-    conserved(&r);
+    assert_router_conserved(&r);
     r.shutdown().await;
 }
 
@@ -196,7 +181,7 @@ async fn a_dropped_future_never_runs_its_queued_job_and_is_counted_once() {
     let s = r.stats();
     assert_eq!(s.cancelled, 1, "{s:?}");
     assert_eq!(s.in_flight, 0);
-    conserved(&r);
+    assert_router_conserved(&r);
     r.shutdown().await;
 }
 
@@ -233,7 +218,7 @@ async fn conservation_holds_with_ten_thousand_submits_and_thirty_percent_cancell
             }
         }));
         if i % 1_000 == 0 {
-            conserved(&r);
+            assert_router_conserved(&r);
         }
     }
     for h in handles {
@@ -248,7 +233,7 @@ async fn conservation_holds_with_ten_thousand_submits_and_thirty_percent_cancell
     .await
     .expect("drained");
     let s = r.stats();
-    conserved(&r);
+    assert_router_conserved(&r);
     assert_eq!(s.submitted, 10_000);
     assert_eq!(s.in_flight, 0);
     assert!(
@@ -310,7 +295,7 @@ async fn one_class_of_many_sizes_routes_each_job_on_its_own_hint() {
         "the class's raw spread is wide: {c:?}"
     );
     assert_eq!(c.dropped, 0);
-    conserved(&r);
+    assert_router_conserved(&r);
     r.shutdown().await;
 }
 
@@ -367,7 +352,7 @@ async fn sized_work_is_learned_per_unit_and_routed_on_its_own_size() {
             .budget_ms(500);
         let _ = r.run(h, || 0u64).await;
     }
-    conserved(&r);
+    assert_router_conserved(&r);
     r.shutdown().await;
 }
 
@@ -406,7 +391,7 @@ async fn an_idle_pool_never_sheds_on_an_estimate_and_a_poisoned_estimate_recover
     }
     let n = recovered_after.expect("the estimate recovers within 64 jobs");
     assert!(n <= 40, "recovered after {n} jobs");
-    conserved(&r);
+    assert_router_conserved(&r);
     r.shutdown().await;
 }
 
@@ -453,6 +438,6 @@ async fn a_busy_pool_probes_a_class_shed_on_its_estimate() {
     assert!(c.dropped >= 32, "most of the burst was shed: {c:?}");
     // Each probe's run was measured: the class learns from it.
     assert_eq!(c.samples, 20 + c.probes, "{c:?}");
-    conserved(&r);
+    assert_router_conserved(&r);
     r.shutdown().await;
 }

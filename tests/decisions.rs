@@ -2,11 +2,13 @@
 //! routing time (ran where, or shed and why), each caller gets the real reason it was
 //! refused, and the log holds at most `decision_log_cap` decisions in total.
 
+mod common;
+
 use std::time::Duration;
 
+use common::work::{decision_of, decisions_of, occupy_pool};
 use helixrouter::{
-    DecisionSource, Rejected, Router, RouterConfig, RouterConfigPatch, RoutingDecision, Strategy,
-    WorkHint,
+    DecisionSource, Rejected, Router, RouterConfig, RouterConfigPatch, Strategy, WorkHint,
 };
 
 fn cfg(parallelism: usize, queue_cap: usize, admission: bool) -> RouterConfig {
@@ -17,54 +19,6 @@ fn cfg(parallelism: usize, queue_cap: usize, admission: bool) -> RouterConfig {
         enable_neural: false,
         ..RouterConfig::default()
     }
-}
-
-/// The logged decision of job `id`. A pool job can start before its submitter has
-/// logged the decision, so wait a little for it.
-/// The first decision recorded for job `id` (what happened when it was routed; a job
-/// shed later in a queue has a second record, see [`decisions_of`]).
-fn decision_of(router: &Router, id: u64) -> RoutingDecision {
-    decisions_of(router, id).remove(0)
-}
-
-/// Every decision recorded for job `id`, oldest first (waits for at least one).
-fn decisions_of(router: &Router, id: u64) -> Vec<RoutingDecision> {
-    for _ in 0..200 {
-        let mut of: Vec<RoutingDecision> = router
-            .recent_decisions(10_000)
-            .into_iter()
-            .filter(|d| d.job_id == id)
-            .collect();
-        if !of.is_empty() {
-            // Routing comes first: a job's second record is always a later `drop`.
-            of.sort_by_key(|d| d.strategy == Strategy::Drop);
-            return of;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("no decision recorded for job {id}")
-}
-
-/// Starts a pool job that holds the only worker for `hold`; returns once it runs.
-async fn occupy_pool(router: &Router, id: u64, hold: Duration) -> tokio::task::JoinHandle<bool> {
-    let r = router.clone();
-    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
-    let h = tokio::spawn(async move {
-        r.run(
-            WorkHint::new(id, hold.as_nanos() as u64).budget_ms(60_000),
-            move || {
-                let _ = started_tx.send(());
-                std::thread::sleep(hold)
-            },
-        )
-        .await
-        .is_ok()
-    });
-    tokio::time::timeout(Duration::from_secs(5), started_rx)
-        .await
-        .expect("the blocker starts within 5 s")
-        .expect("blocker started");
-    h
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use common::nats::NatsServer;
 use common::process::BIN;
+use common::work::{decision_of, occupy_pool};
 
 /// Spins for `micros` of CPU; counts its runs.
 #[derive(Debug, Serialize, Deserialize)]
@@ -142,28 +143,6 @@ async fn wait_workers(r: &Router, n: usize) {
     }
 }
 
-/// Fills the router's only pool slot with a long local job, so local estimates of
-/// further pool work do not fit a short budget.
-fn occupy_pool(r: &Router, hold: Duration) -> tokio::task::JoinHandle<bool> {
-    let r = r.clone();
-    tokio::spawn(async move {
-        r.run(
-            WorkHint::new(9_999, hold.as_nanos() as u64).budget_ms(60_000),
-            move || std::thread::sleep(hold),
-        )
-        .await
-        .is_ok()
-    })
-}
-
-fn decision_of(r: &Router, id: u64) -> Strategy {
-    r.recent_decisions(10_000)
-        .into_iter()
-        .find(|d| d.job_id == id)
-        .map(|d| d.strategy)
-        .unwrap_or_else(|| panic!("no decision for {id}"))
-}
-
 fn conserved(r: &Router) {
     let s = r.stats();
     assert_eq!(
@@ -179,7 +158,7 @@ async fn heavy_work_goes_remote_when_it_finishes_sooner_there_and_tiny_work_neve
     let _worker = spin_worker(&nats).await;
     let r = remote_router(&nats, 1).await;
     wait_workers(&r, 1).await;
-    let blocker = occupy_pool(&r, Duration::from_millis(1_500));
+    let blocker = occupy_pool(&r, 9_999, Duration::from_millis(1_500)).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     // 5 ms of work, 500 ms budget: the local pool is busy for 1.5 s, a worker is idle.
     let out = r
@@ -192,7 +171,7 @@ async fn heavy_work_goes_remote_when_it_finishes_sooner_there_and_tiny_work_neve
         )
         .await;
     assert_eq!(out, Ok(41));
-    assert_eq!(decision_of(&r, 1), Strategy::Remote);
+    assert_eq!(decision_of(&r, 1).strategy, Strategy::Remote);
     // Tiny work runs locally whatever the pool's state.
     let tiny = r
         .run_task(
@@ -201,7 +180,7 @@ async fn heavy_work_goes_remote_when_it_finishes_sooner_there_and_tiny_work_neve
         )
         .await;
     assert_eq!(tiny, Ok(7));
-    assert_ne!(decision_of(&r, 2), Strategy::Remote);
+    assert_ne!(decision_of(&r, 2).strategy, Strategy::Remote);
     let s = r.stats().remote.expect("remote stats");
     assert_eq!((s.sent, s.completed), (1, 1), "{s:?}");
     assert!(s.round_trip_p50_us.is_some());
@@ -217,10 +196,10 @@ async fn heavy_work_goes_remote_when_it_finishes_sooner_there_and_tiny_work_neve
         )
         .await;
     assert_eq!(idle, Ok(3));
-    assert_ne!(decision_of(&r, 3), Strategy::Remote);
+    assert_ne!(decision_of(&r, 3).strategy, Strategy::Remote);
     // The pool would make the budget (busy for 200 ms of 500) but the idle worker
     // finishes sooner: remote.
-    let blocker = occupy_pool(&r, Duration::from_millis(200));
+    let blocker = occupy_pool(&r, 9_999, Duration::from_millis(200)).await;
     tokio::time::sleep(Duration::from_millis(20)).await;
     let sooner = r
         .run_task(
@@ -232,7 +211,7 @@ async fn heavy_work_goes_remote_when_it_finishes_sooner_there_and_tiny_work_neve
         )
         .await;
     assert_eq!(sooner, Ok(4));
-    assert_eq!(decision_of(&r, 4), Strategy::Remote);
+    assert_eq!(decision_of(&r, 4).strategy, Strategy::Remote);
     assert!(blocker.await.expect("blocker"));
     conserved(&r);
     r.shutdown().await;
@@ -253,7 +232,7 @@ async fn with_no_workers_remote_is_unavailable_and_work_runs_locally_at_once() {
         )
         .await;
     assert_eq!(out, Ok(3));
-    assert_ne!(decision_of(&r, 1), Strategy::Remote);
+    assert_ne!(decision_of(&r, 1).strategy, Strategy::Remote);
     assert!(
         t.elapsed() < Duration::from_secs(1),
         "it waited on a missing worker"
@@ -327,7 +306,7 @@ async fn a_duplicate_result_is_counted_and_the_job_completes_once() {
         msg.ack().await.expect("ack");
     });
     wait_workers(&r, 1).await;
-    let blocker = occupy_pool(&r, Duration::from_millis(1_500));
+    let blocker = occupy_pool(&r, 9_999, Duration::from_millis(1_500)).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     let out = r
         .run_task(
@@ -459,7 +438,7 @@ async fn malformed_messages_are_counted_and_never_break_anything() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     // Everything still works.
-    let blocker = occupy_pool(&r, Duration::from_millis(1_000));
+    let blocker = occupy_pool(&r, 9_999, Duration::from_millis(1_000)).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     let out = r
         .run_task(
@@ -496,7 +475,7 @@ async fn a_worker_killed_mid_task_is_replaced_and_the_job_completes_once() {
     wait_workers(&r, 1).await;
     // The budget leaves room for two redeliveries (ack_wait 1 s) and a worker process
     // starting on a busy machine; the pool stays occupied past it, so local never fits.
-    let blocker = occupy_pool(&r, Duration::from_secs(8));
+    let blocker = occupy_pool(&r, 9_999, Duration::from_secs(8)).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     let r2 = r.clone();
     let job = tokio::spawn(async move {
@@ -513,7 +492,7 @@ async fn a_worker_killed_mid_task_is_replaced_and_the_job_completes_once() {
         .expect("the job ends")
         .expect("task");
     assert!(matches!(out, Ok(helixrouter::Output::U64(_))), "{out:?}");
-    assert_eq!(decision_of(&r, 1), Strategy::Remote);
+    assert_eq!(decision_of(&r, 1).strategy, Strategy::Remote);
     let s = r.stats();
     assert_eq!(s.strategies[Strategy::Remote.index()].completed, 1);
     second.kill().ok();
@@ -546,7 +525,7 @@ async fn a_server_restart_is_survived() {
         )
         .await;
     assert_eq!(out, Ok(1));
-    assert_ne!(decision_of(&r, 1), Strategy::Remote);
+    assert_ne!(decision_of(&r, 1).strategy, Strategy::Remote);
     nats.restart();
     let deadline = Instant::now() + Duration::from_secs(15);
     while !r.stats().remote.is_some_and(|s| s.connected) {
@@ -555,7 +534,7 @@ async fn a_server_restart_is_survived() {
     }
     wait_workers(&r, 1).await;
     // Remote works again (the worker's pull was recreated).
-    let blocker = occupy_pool(&r, Duration::from_millis(2_000));
+    let blocker = occupy_pool(&r, 9_999, Duration::from_millis(2_000)).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     let mut ok = false;
     for id in 2..40 {
@@ -568,7 +547,7 @@ async fn a_server_restart_is_survived() {
                 },
             )
             .await;
-        if out == Ok(id) && decision_of(&r, id) == Strategy::Remote {
+        if out == Ok(id) && decision_of(&r, id).strategy == Strategy::Remote {
             ok = true;
             break;
         }
@@ -659,7 +638,7 @@ async fn remote_metrics_pass_promtool() {
     let _worker = spin_worker(&nats).await;
     let r = remote_router(&nats, 1).await;
     wait_workers(&r, 1).await;
-    let blocker = occupy_pool(&r, Duration::from_millis(800));
+    let blocker = occupy_pool(&r, 9_999, Duration::from_millis(800)).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     let out = r
         .run_task(

@@ -3,6 +3,7 @@
 
 pub mod nats;
 pub mod process;
+pub mod work;
 
 use std::future::Future;
 use std::net::SocketAddr;
