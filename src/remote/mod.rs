@@ -64,7 +64,7 @@ mod worker;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub(crate) use client::Remote;
+pub(crate) use client::{Remote, RemoteOutcome};
 pub use config::{NatsAuth, NatsConfig, RemoteConfig, WorkerConfig};
 pub use demo::DemoJob;
 pub use stats::{RemoteStats, WorkerInfo};
