@@ -23,23 +23,8 @@
 //! noisy load is sized at its mean rather than chased; bursts shorter than the
 //! window are for the queue and admission control to absorb.
 //!
-//! # Examples
-//!
-//! ```
-//! use helixrouter::autoscaler::{Autoscaler, AutoscalerConfig, Observation, PoolSize};
-//!
-//! let mut a = Autoscaler::new(AutoscalerConfig::default());
-//! for t in 0..12 {
-//!     // Load ramps by 20 jobs/s every second; each job takes 10 ms of one worker.
-//!     let rate = 100.0 + 20.0 * t as f64;
-//!     a.observe(Observation { at_secs: t as f64, arrival_rate: rate, mean_service_secs: 0.01 });
-//! }
-//! let f = a.forecast().ok_or("no forecast")?;
-//! assert!((f.predicted_rate - 920.0).abs() < 1e-6); // 100 + 20 × (11 + 30)
-//! let r = a.recommend(11.0, PoolSize { parallelism: 2, queue_cap: 256 });
-//! assert!(r.changed && r.parallelism == 13); // ceil(920 × 0.01 / 0.75)
-//! # Ok::<(), &'static str>(())
-//! ```
+//! Internal: users configure it through `RouterConfig` (`autoscale_*`) and read its
+//! [`Recommendation`] in `RouterStats::autoscaler`.
 
 use serde::{Deserialize, Serialize};
 
@@ -47,29 +32,29 @@ use crate::config::autoscale::AutoscaleSizes;
 
 /// Bounds and tuning of an [`Autoscaler`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct AutoscalerConfig {
+pub(crate) struct AutoscalerConfig {
     /// Ring buffer length (observations kept), at least 2.
-    pub window: usize,
+    pub(crate) window: usize,
     /// How far ahead the trend is extrapolated, in seconds (finite, `>= 0`).
-    pub horizon_secs: f64,
+    pub(crate) horizon_secs: f64,
     /// Fewest workers ever recommended (`>= 1`).
-    pub min_parallelism: usize,
+    pub(crate) min_parallelism: usize,
     /// Most workers ever recommended (`>= min_parallelism`).
-    pub max_parallelism: usize,
+    pub(crate) max_parallelism: usize,
     /// Smallest queue capacity ever recommended (`>= 1`).
-    pub min_queue_cap: usize,
+    pub(crate) min_queue_cap: usize,
     /// Largest queue capacity ever recommended (`>= min_queue_cap` and
     /// `>= max_parallelism`, so the queue can always hold one job per worker).
-    pub max_queue_cap: usize,
+    pub(crate) max_queue_cap: usize,
     /// Seconds after a change before the next one (finite, `>= 0`).
-    pub cooldown_secs: f64,
+    pub(crate) cooldown_secs: f64,
     /// Share of worker time the sizing aims to keep busy, in `(0, 1]`.
-    pub target_utilisation: f64,
+    pub(crate) target_utilisation: f64,
     /// Relative band around the current size inside which nothing changes, in
     /// `[0, 1)`.
-    pub hysteresis: f64,
+    pub(crate) hysteresis: f64,
     /// Seconds of forecast demand the queue should hold (finite, `> 0`).
-    pub queue_secs: f64,
+    pub(crate) queue_secs: f64,
 }
 
 impl Default for AutoscalerConfig {
@@ -89,9 +74,11 @@ impl Default for AutoscalerConfig {
     }
 }
 
-/// An [`AutoscalerConfig`] field outside its valid range.
+/// An [`AutoscalerConfig`] field outside its valid range (tests check that
+/// [`AutoscalerConfig::sanitized`] never gives one; the router validates its own config).
+#[cfg(test)]
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum AutoscalerConfigError {
+pub(crate) enum AutoscalerConfigError {
     /// The named field is out of range; `valid` says what would be accepted.
     #[error("autoscaler {field} is {value}, must be {valid}")]
     OutOfRange {
@@ -111,17 +98,8 @@ impl AutoscalerConfig {
     ///
     /// [`AutoscalerConfigError::OutOfRange`] naming the first offending field.
     ///
-    /// # Examples
-    ///
-    /// ```
-    /// use helixrouter::autoscaler::AutoscalerConfig;
-    /// let bad = AutoscalerConfig { window: 1, ..AutoscalerConfig::default() };
-    /// assert_eq!(
-    ///     bad.validate().map_err(|e| e.to_string()),
-    ///     Err("autoscaler window is 1, must be at least 2".to_owned())
-    /// );
-    /// ```
-    pub fn validate(&self) -> Result<(), AutoscalerConfigError> {
+    #[cfg(test)]
+    pub(crate) fn validate(&self) -> Result<(), AutoscalerConfigError> {
         fn check(
             field: &'static str,
             value: impl ToString,
@@ -203,7 +181,7 @@ impl AutoscalerConfig {
     /// A copy with every out-of-range field replaced by the nearest valid value (a
     /// non-finite float by its default); an upper bound below its lower bound is
     /// raised to it.
-    pub fn sanitized(&self) -> AutoscalerConfig {
+    pub(crate) fn sanitized(&self) -> AutoscalerConfig {
         let d = AutoscalerConfig::default();
         let fix = |v: f64, default: f64, lo: f64, hi: f64| {
             if v.is_finite() {
@@ -241,22 +219,22 @@ impl AutoscalerConfig {
 
 /// One load sample, typically taken at each autoscale tick.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Observation {
+pub(crate) struct Observation {
     /// When it was taken, in seconds on any monotonic clock.
-    pub at_secs: f64,
+    pub(crate) at_secs: f64,
     /// Jobs per second offered to the pool since the previous sample.
-    pub arrival_rate: f64,
+    pub(crate) arrival_rate: f64,
     /// Mean time one job kept one worker busy, in seconds.
-    pub mean_service_secs: f64,
+    pub(crate) mean_service_secs: f64,
 }
 
 /// The pool's size: the two knobs the autoscaler turns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PoolSize {
+pub(crate) struct PoolSize {
     /// Worker threads (CPU pool concurrency).
-    pub parallelism: usize,
+    pub(crate) parallelism: usize,
     /// Jobs that may wait in the pool's queue.
-    pub queue_cap: usize,
+    pub(crate) queue_cap: usize,
 }
 
 /// The fitted trend of the arrival rate.
@@ -281,7 +259,7 @@ pub struct Forecast {
     pub samples: usize,
 }
 
-/// What [`Autoscaler::recommend`] advises.
+/// What `Autoscaler::recommend` advises.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Recommendation {
@@ -299,7 +277,7 @@ pub struct Recommendation {
 
 /// OLS trend forecaster and pool sizer over a fixed ring buffer of observations.
 #[derive(Debug, Clone)]
-pub struct Autoscaler {
+pub(crate) struct Autoscaler {
     /// Sanitised configuration.
     cfg: AutoscalerConfig,
     /// Ring buffer; allocated once with `window` slots, never grows past them.
@@ -315,7 +293,7 @@ pub struct Autoscaler {
 impl Autoscaler {
     /// An autoscaler with no observations. Out-of-range config fields are replaced
     /// as by [`AutoscalerConfig::sanitized`].
-    pub fn new(cfg: AutoscalerConfig) -> Autoscaler {
+    pub(crate) fn new(cfg: AutoscalerConfig) -> Autoscaler {
         let cfg = cfg.sanitized();
         Autoscaler {
             cfg,
@@ -327,7 +305,7 @@ impl Autoscaler {
     }
 
     /// The configuration in force.
-    pub fn config(&self) -> &AutoscalerConfig {
+    pub(crate) fn config(&self) -> &AutoscalerConfig {
         &self.cfg
     }
 
@@ -335,7 +313,7 @@ impl Autoscaler {
     /// `false` (and keeps nothing) when `at_secs` or `arrival_rate` is not finite; a
     /// negative rate counts as 0, a service time that is not a positive finite
     /// number is ignored for sizing.
-    pub fn observe(&mut self, obs: Observation) -> bool {
+    pub(crate) fn observe(&mut self, obs: Observation) -> bool {
         if !obs.at_secs.is_finite() || !obs.arrival_rate.is_finite() {
             return false;
         }
@@ -353,17 +331,14 @@ impl Autoscaler {
     }
 
     /// Observations held (at most `window`).
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.ring.len()
     }
 
-    /// Whether no observation is held.
-    pub fn is_empty(&self) -> bool {
-        self.ring.is_empty()
-    }
-
     /// The held observations, oldest first.
-    pub fn observations(&self) -> impl Iterator<Item = &Observation> {
+    #[cfg(test)]
+    pub(crate) fn observations(&self) -> impl Iterator<Item = &Observation> {
         let (newer, older) = self.ring.split_at(self.next);
         older.iter().chain(newer)
     }
@@ -373,7 +348,7 @@ impl Autoscaler {
     /// observations. A slope smaller than two standard errors is treated as 0 (see
     /// [`Forecast::trend_significant`]); with all observations at one instant the
     /// slope is 0.
-    pub fn forecast(&self) -> Option<Forecast> {
+    pub(crate) fn forecast(&self) -> Option<Forecast> {
         let n = self.ring.len();
         if n < 2 {
             return None;
@@ -454,7 +429,7 @@ impl Autoscaler {
     /// configured bounds, with `queue_cap >= parallelism`; a `current` size that is
     /// not (outside the bounds, or a queue smaller than the worker count) is
     /// corrected at once, regardless of band and cooldown.
-    pub fn recommend(&mut self, now_secs: f64, current: PoolSize) -> Recommendation {
+    pub(crate) fn recommend(&mut self, now_secs: f64, current: PoolSize) -> Recommendation {
         let have = self.within_bounds(current);
         let forecast = self.forecast();
         let (target, why) = self.target(forecast, have, current);
@@ -595,7 +570,7 @@ impl Autoscaler {
     }
 
     /// The last recommendation made, if any.
-    pub fn last_recommendation(&self) -> Option<&Recommendation> {
+    pub(crate) fn last_recommendation(&self) -> Option<&Recommendation> {
         self.last.as_ref()
     }
 }
@@ -923,5 +898,30 @@ mod tests {
                 pool = size(r.parallelism, r.queue_cap);
             }
         }
+    }
+
+    /// A load ramp is extrapolated and sized (the module docs' sizing rule).
+    #[test]
+    fn a_ramp_is_forecast_and_sized() {
+        let mut a = Autoscaler::new(AutoscalerConfig::default());
+        for t in 0..12 {
+            // Load ramps by 20 jobs/s every second; each job takes 10 ms of one worker.
+            let rate = 100.0 + 20.0 * t as f64;
+            a.observe(Observation {
+                at_secs: t as f64,
+                arrival_rate: rate,
+                mean_service_secs: 0.01,
+            });
+        }
+        let f = a.forecast().expect("a forecast");
+        assert!((f.predicted_rate - 920.0).abs() < 1e-6); // 100 + 20 × (11 + 30)
+        let r = a.recommend(
+            11.0,
+            PoolSize {
+                parallelism: 2,
+                queue_cap: 256,
+            },
+        );
+        assert!(r.changed && r.parallelism == 13); // ceil(920 × 0.01 / 0.75)
     }
 }

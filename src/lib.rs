@@ -23,7 +23,7 @@
 //! # Layers
 //!
 //! - Pure core (no tokio, no I/O): [`types`], [`config`], `policy` (where a decision
-//!   comes from), [`neural_router`], [`autoscaler`], `metrics`, [`strategies`],
+//!   comes from), [`neural_router`], `autoscaler`, `metrics`, [`strategies`],
 //!   [`simulator`].
 //! - Runtime shell: [`router`] — the [`Router`] handle, its CPU pool, batches, ticks and
 //!   file reload. The decision for each job is made in one place, the pure
@@ -39,7 +39,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
-pub mod autoscaler;
+mod autoscaler;
 pub mod config;
 mod metrics;
 pub mod neural_router;

@@ -46,6 +46,7 @@ use decision_log::DecisionLog;
 use learning::Learning;
 use stripes::{STRIPES, Stripe};
 
+pub use crate::autoscaler::{Forecast, Recommendation};
 pub use crate::metrics::{LatencySummary, PressureSnapshot};
 /// The pure decision tree, also reachable here as the seed's API names it.
 pub use crate::policy::cost::CostModel;
