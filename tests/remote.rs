@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, consumer::pull};
 use futures_util::StreamExt;
-use helixrouter::remote::protocol;
 use helixrouter::remote::{DemoJob, RemoteConfig, RemoteTask, Worker, WorkerConfig};
 use helixrouter::{Job, JobKind, Router, RouterConfig, Strategy, WorkHint};
 use serde::{Deserialize, Serialize};
@@ -41,6 +40,26 @@ impl RemoteTask for Spin {
             x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
         }
         self.tag
+    }
+}
+
+/// The wire format as a worker written in another language sees it (the remote
+/// module's docs): literal names, so a change to the protocol fails here.
+mod wire {
+    pub const STREAM: &str = "HELIX_JOBS";
+    pub const HEARTBEAT_SUBJECT: &str = "helix.workers.heartbeat";
+    pub const H_JOB: &str = "Helix-Job";
+    pub const H_REPLY: &str = "Helix-Reply";
+    pub const H_DEADLINE: &str = "Helix-Deadline-Ms";
+    pub const H_STATUS: &str = "Helix-Status";
+    pub const H_RUN_NS: &str = "Helix-Run-Ns";
+
+    pub fn job_subject(task: &str) -> String {
+        format!("helix.jobs.{task}")
+    }
+
+    pub fn consumer_name(task: &str) -> String {
+        format!("helix-task-{task}")
     }
 }
 
@@ -248,31 +267,31 @@ async fn a_duplicate_result_is_counted_and_the_job_completes_once() {
     // A hand-made worker that answers every job twice (as a redelivery would).
     let client = async_nats::connect(nats.url()).await.expect("client");
     let js = jetstream::new(client.clone());
-    let stream = js.get_stream(protocol::STREAM).await.expect("stream");
+    let stream = js.get_stream(wire::STREAM).await.expect("stream");
     let consumer: jetstream::consumer::PullConsumer = stream
         .get_or_create_consumer(
             "helix-task-spin",
             pull::Config {
-                durable_name: Some(protocol::consumer_name("spin")),
-                filter_subject: protocol::job_subject("spin"),
+                durable_name: Some(wire::consumer_name("spin")),
+                filter_subject: wire::job_subject("spin"),
                 ..Default::default()
             },
         )
         .await
         .expect("consumer");
-    let hb = protocol::Heartbeat {
-        worker: "double".into(),
-        parallelism: 1,
-        running: 0,
-        queued: 0,
-        tasks: vec!["spin".into()],
-    };
+    let hb = serde_json::json!({
+        "worker": "double",
+        "parallelism": 1,
+        "running": 0,
+        "queued": 0,
+        "tasks": ["spin"],
+    });
     let beat = client.clone();
     let beats = tokio::spawn(async move {
         for _ in 0..200 {
             let _ = beat
                 .publish(
-                    protocol::HEARTBEAT_SUBJECT,
+                    wire::HEARTBEAT_SUBJECT,
                     serde_json::to_vec(&hb).unwrap().into(),
                 )
                 .await;
@@ -284,18 +303,14 @@ async fn a_duplicate_result_is_counted_and_the_job_completes_once() {
         let mut msgs = consumer.messages().await.expect("messages");
         let msg = msgs.next().await.expect("a job").expect("job");
         let h = msg.headers.clone().expect("headers");
-        let reply = h
-            .get(protocol::H_REPLY)
-            .expect("reply")
-            .as_str()
-            .to_string();
-        let job = h.get(protocol::H_JOB).expect("job id").as_str().to_string();
+        let reply = h.get(wire::H_REPLY).expect("reply").as_str().to_string();
+        let job = h.get(wire::H_JOB).expect("job id").as_str().to_string();
         let task: serde_json::Value = serde_json::from_slice(&msg.payload).expect("task json");
         for _ in 0..2 {
             let mut rh = async_nats::HeaderMap::new();
-            rh.insert(protocol::H_JOB, job.as_str());
-            rh.insert(protocol::H_STATUS, "ok");
-            rh.insert(protocol::H_RUN_NS, "5000000");
+            rh.insert(wire::H_JOB, job.as_str());
+            rh.insert(wire::H_STATUS, "ok");
+            rh.insert(wire::H_RUN_NS, "5000000");
             let body = serde_json::to_vec(&task["tag"]).unwrap();
             answer
                 .publish_with_headers(reply.clone(), rh, body.into())
@@ -350,12 +365,12 @@ async fn a_job_received_past_its_deadline_is_acked_and_reported_expired_not_run(
         .expect("worker");
     let mut results = client.subscribe("helix.results.test").await.expect("sub");
     let mut h = async_nats::HeaderMap::new();
-    h.insert(protocol::H_JOB, "1");
-    h.insert(protocol::H_REPLY, "helix.results.test");
-    h.insert(protocol::H_DEADLINE, "1000"); // long past
+    h.insert(wire::H_JOB, "1");
+    h.insert(wire::H_REPLY, "helix.results.test");
+    h.insert(wire::H_DEADLINE, "1000"); // long past
     let before = SPIN_RUNS.load(Ordering::SeqCst);
     let body = serde_json::to_vec(&Spin { micros: 1, tag: 5 }).unwrap();
-    js.publish_with_headers(protocol::job_subject("spin"), h, body.into())
+    js.publish_with_headers(wire::job_subject("spin"), h, body.into())
         .await
         .expect("publish")
         .await
@@ -371,7 +386,7 @@ async fn a_job_received_past_its_deadline_is_acked_and_reported_expired_not_run(
     let status = msg
         .headers
         .as_ref()
-        .and_then(|h| h.get(protocol::H_STATUS))
+        .and_then(|h| h.get(wire::H_STATUS))
         .map(|v| v.as_str().to_string());
     assert_eq!(status.as_deref(), Some("expired"));
     assert_eq!(
@@ -381,7 +396,7 @@ async fn a_job_received_past_its_deadline_is_acked_and_reported_expired_not_run(
     );
     // Acked: the stream is empty (work-queue retention removes acked jobs).
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let mut stream = js.get_stream(protocol::STREAM).await.expect("stream");
+    let mut stream = js.get_stream(wire::STREAM).await.expect("stream");
     assert_eq!(stream.info().await.expect("info").state.messages, 0);
     drop(stop);
     running.await.expect("worker task").expect("worker ran");
@@ -402,8 +417,8 @@ async fn malformed_messages_are_counted_and_never_break_anything() {
         .unwrap();
     for (job, status) in [("1", "weird"), ("x", "ok"), ("424242", "ok")] {
         let mut h = async_nats::HeaderMap::new();
-        h.insert(protocol::H_JOB, job);
-        h.insert(protocol::H_STATUS, status);
+        h.insert(wire::H_JOB, job);
+        h.insert(wire::H_STATUS, status);
         client
             .publish_with_headers(subject.clone(), h, "{".into())
             .await
@@ -411,18 +426,18 @@ async fn malformed_messages_are_counted_and_never_break_anything() {
     }
     // Garbage heartbeats and a garbage job (no headers) for the worker.
     client
-        .publish(protocol::HEARTBEAT_SUBJECT, "not json".into())
+        .publish(wire::HEARTBEAT_SUBJECT, "not json".into())
         .await
         .unwrap();
     client
         .publish(
-            protocol::HEARTBEAT_SUBJECT,
+            wire::HEARTBEAT_SUBJECT,
             r#"{"worker":"","parallelism":0,"running":0,"queued":0,"tasks":[]}"#.into(),
         )
         .await
         .unwrap();
     let js = jetstream::new(client.clone());
-    js.publish(protocol::job_subject("spin"), vec![0xFFu8, 0, 1].into())
+    js.publish(wire::job_subject("spin"), vec![0xFFu8, 0, 1].into())
         .await
         .unwrap()
         .await

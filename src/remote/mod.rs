@@ -10,11 +10,29 @@
 //! budget while the local one does not (or local pressure is high). With no worker or no
 //! connection, remote is simply unavailable and nothing waits on a dead link.
 //!
-//! JetStream does the queueing: a work-queue stream ([`protocol::STREAM`]), one durable
+//! JetStream does the queueing: a work-queue stream (`protocol::STREAM`), one durable
 //! pull consumer per task name shared by every worker, explicit acks, in-progress acks
 //! for long tasks, bounded redelivery. Delivery is at-least-once; the router accepts one
 //! result per job and counts duplicates. See the README's remote section for the JetStream traps this
 //! design avoids.
+//!
+//! # Wire format
+//!
+//! For a worker written in another language (the names are checked by
+//! `tests/remote.rs`, which plays such a worker):
+//!
+//! - A job is a JetStream message on `helix.jobs.<TASK NAME>` in the work-queue stream
+//!   `HELIX_JOBS`, pulled through the durable consumer `helix-task-<TASK NAME>`; body =
+//!   the task as JSON; headers `Helix-Job` (the router's id for it, decimal),
+//!   `Helix-Reply` (the subject the result goes to) and `Helix-Deadline-Ms` (Unix ms
+//!   after which running it is pointless).
+//! - A result is a core NATS message on that reply subject (`helix.results.<ROUTER
+//!   ID>`); body = the output as JSON; headers `Helix-Job`, `Helix-Status` (`ok`,
+//!   `expired`, `panicked`, `unknown_task`, `bad_payload`), `Helix-Run-Ns` (the run
+//!   time on the worker) and `Helix-Delivered` (JetStream's delivery count, 1 = first).
+//! - A heartbeat is a core NATS message on `helix.workers.heartbeat`, body
+//!   `{"worker": id, "parallelism": n, "running": n, "queued": n, "tasks": [names]}`, at
+//!   most 16 KiB. Task names are 1–64 of `[A-Za-z0-9_-]`.
 //!
 //! # Examples
 //!
@@ -57,7 +75,7 @@
 mod client;
 mod config;
 mod demo;
-pub mod protocol;
+pub(crate) mod protocol;
 mod stats;
 mod worker;
 
@@ -67,6 +85,7 @@ use serde::de::DeserializeOwned;
 pub(crate) use client::{Remote, RemoteOutcome};
 pub use config::{NatsAuth, NatsConfig, RemoteConfig, WorkerConfig};
 pub use demo::DemoJob;
+pub use protocol::BadTaskName;
 pub use stats::{RemoteStats, WorkerInfo};
 pub use worker::{Worker, WorkerBuilder};
 

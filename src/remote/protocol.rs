@@ -12,29 +12,29 @@
 use serde::{Deserialize, Serialize};
 
 /// The JetStream stream holding queued jobs (work-queue retention).
-pub const STREAM: &str = "HELIX_JOBS";
+pub(crate) const STREAM: &str = "HELIX_JOBS";
 /// Subject prefix of jobs; the task's `NAME` follows.
-pub const JOB_PREFIX: &str = "helix.jobs.";
+pub(crate) const JOB_PREFIX: &str = "helix.jobs.";
 /// Subject workers publish their heartbeats on.
-pub const HEARTBEAT_SUBJECT: &str = "helix.workers.heartbeat";
+pub(crate) const HEARTBEAT_SUBJECT: &str = "helix.workers.heartbeat";
 /// Subject prefix of each router's results; its id follows.
-pub const RESULTS_PREFIX: &str = "helix.results.";
+pub(crate) const RESULTS_PREFIX: &str = "helix.results.";
 
 /// Header: the router's id of the job (decimal).
-pub const H_JOB: &str = "Helix-Job";
+pub(crate) const H_JOB: &str = "Helix-Job";
 /// Header: the subject the result goes to.
-pub const H_REPLY: &str = "Helix-Reply";
+pub(crate) const H_REPLY: &str = "Helix-Reply";
 /// Header: the job's deadline, Unix milliseconds.
-pub const H_DEADLINE: &str = "Helix-Deadline-Ms";
+pub(crate) const H_DEADLINE: &str = "Helix-Deadline-Ms";
 /// Header: the result's [`Status`].
-pub const H_STATUS: &str = "Helix-Status";
+pub(crate) const H_STATUS: &str = "Helix-Status";
 /// Header: the task's run time on the worker, nanoseconds.
-pub const H_RUN_NS: &str = "Helix-Run-Ns";
+pub(crate) const H_RUN_NS: &str = "Helix-Run-Ns";
 /// Header: how many times JetStream delivered the job (1 = first delivery).
-pub const H_DELIVERED: &str = "Helix-Delivered";
+pub(crate) const H_DELIVERED: &str = "Helix-Delivered";
 
 /// Longest accepted task name (it becomes a subject token and a consumer name).
-pub const MAX_NAME_LEN: usize = 64;
+pub(crate) const MAX_NAME_LEN: usize = 64;
 
 /// Why a task name cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,7 +52,7 @@ pub struct BadTaskName {
 /// # Errors
 ///
 /// [`BadTaskName`] naming the refused name.
-pub fn check_task_name(name: &str) -> Result<(), BadTaskName> {
+pub(crate) fn check_task_name(name: &str) -> Result<(), BadTaskName> {
     let ok = !name.is_empty()
         && name.len() <= MAX_NAME_LEN
         && name
@@ -68,23 +68,23 @@ pub fn check_task_name(name: &str) -> Result<(), BadTaskName> {
 }
 
 /// The subject jobs of task `name` are published on.
-pub fn job_subject(name: &str) -> String {
+pub(crate) fn job_subject(name: &str) -> String {
     format!("{JOB_PREFIX}{name}")
 }
 
 /// The durable consumer all workers share for task `name`.
-pub fn consumer_name(name: &str) -> String {
+pub(crate) fn consumer_name(name: &str) -> String {
     format!("helix-task-{name}")
 }
 
 /// The subject router `router_id` receives its results on.
-pub fn results_subject(router_id: &str) -> String {
+pub(crate) fn results_subject(router_id: &str) -> String {
     format!("{RESULTS_PREFIX}{router_id}")
 }
 
 /// How a worker ended a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
+pub(crate) enum Status {
     /// It ran; the body is the output.
     Ok,
     /// It arrived past its deadline and was not run.
@@ -100,7 +100,7 @@ pub enum Status {
 
 impl Status {
     /// The header value.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Status::Ok => "ok",
             Status::Expired => "expired",
@@ -111,7 +111,7 @@ impl Status {
     }
 
     /// Parses a header value.
-    pub fn parse(s: &str) -> Option<Status> {
+    pub(crate) fn parse(s: &str) -> Option<Status> {
         Some(match s {
             "ok" => Status::Ok,
             "expired" => Status::Expired,
@@ -125,25 +125,25 @@ impl Status {
 
 /// A worker's periodic report of itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Heartbeat {
+pub(crate) struct Heartbeat {
     /// The worker's id (unique per process).
-    pub worker: String,
+    pub(crate) worker: String,
     /// Tasks it runs at once.
-    pub parallelism: usize,
+    pub(crate) parallelism: usize,
     /// Tasks running now.
-    pub running: usize,
+    pub(crate) running: usize,
     /// Jobs it has pulled and not yet started.
-    pub queued: usize,
+    pub(crate) queued: usize,
     /// Task names it serves.
-    pub tasks: Vec<String>,
+    pub(crate) tasks: Vec<String>,
 }
 
 /// Largest heartbeat body accepted (a worker serving many tasks stays well below).
-pub const MAX_HEARTBEAT_BYTES: usize = 16 * 1024;
+pub(crate) const MAX_HEARTBEAT_BYTES: usize = 16 * 1024;
 
 impl Heartbeat {
     /// Parses and checks a heartbeat body: bounded size, a non-empty id, sane counts.
-    pub fn parse(body: &[u8]) -> Option<Heartbeat> {
+    pub(crate) fn parse(body: &[u8]) -> Option<Heartbeat> {
         if body.len() > MAX_HEARTBEAT_BYTES {
             return None;
         }
@@ -160,7 +160,7 @@ impl Heartbeat {
 }
 
 /// Parses a decimal header value.
-pub fn parse_u64(v: Option<&str>) -> Option<u64> {
+pub(crate) fn parse_u64(v: Option<&str>) -> Option<u64> {
     v?.trim().parse().ok()
 }
 
