@@ -7,10 +7,12 @@ use crate::types::{JobKind, Strategy};
 
 use super::model::{
     ActiveFeatures, CUSTOM_SLOT, FIRST_USER_SLOT, KIND_NAMES, KIND_SLOTS, Weights,
-    adaptive_lms_step, best_allowed, choose_with, initial_weights, lms_step, slot_feature, slot_of,
+    adaptive_lms_step, best_allowed, initial_weights, lms_step, slot_feature, slot_of,
 };
+#[cfg(test)]
+use super::{Choice, model::choose_with};
 use super::{
-    Choice, Context, N_FEATURES, NeuralConfig, Outcome, Policy, StrategyMask, feature_names, reward,
+    Context, N_FEATURES, NeuralConfig, Outcome, Policy, StrategyMask, feature_names, reward,
 };
 
 /// Per-sample decay of the "recently chosen" counters: a window of ~100 samples.
@@ -151,7 +153,9 @@ pub struct NeuralRouter {
     pub(super) avg_reward: f64,
     /// Per-kind statistics, slots as in [`KIND_NAMES`].
     pub(super) kinds: [KindAccum; KIND_SLOTS],
-    /// Source of the exploration draws of [`NeuralRouter::choose`].
+    /// Source of the exploration draws of [`NeuralRouter::choose`] (the learning
+    /// tests' own choices; the router draws from a per-thread stream).
+    #[cfg_attr(not(test), allow(dead_code))]
     rng: SplitMix64,
 }
 
@@ -159,7 +163,7 @@ impl NeuralRouter {
     /// A fresh learner: zero weights (drop pinned at its known reward), epsilon at
     /// `epsilon_start`. Out-of-range config fields are replaced as by
     /// [`NeuralConfig::sanitized`].
-    pub fn new(cfg: NeuralConfig, seed: u64) -> NeuralRouter {
+    pub(crate) fn new(cfg: NeuralConfig, seed: u64) -> NeuralRouter {
         let cfg = cfg.sanitized();
         NeuralRouter {
             cfg,
@@ -173,14 +177,10 @@ impl NeuralRouter {
         }
     }
 
-    /// The learning parameters in force.
-    pub fn config(&self) -> &NeuralConfig {
-        &self.cfg
-    }
-
     /// Epsilon-greedy choice with the learner's own generator (see
     /// `Policy::choose`); `None` when `allowed` is empty.
-    pub fn choose(&mut self, ctx: &Context, allowed: StrategyMask) -> Option<Choice> {
+    #[cfg(test)]
+    pub(crate) fn choose(&mut self, ctx: &Context, allowed: StrategyMask) -> Option<Choice> {
         let random = self.rng.next_u64();
         choose_with(&self.weights, self.epsilon, ctx, allowed, random)
     }
@@ -198,7 +198,12 @@ impl NeuralRouter {
     /// `max(learning_rate, 1 / (1 + feature mass it has seen))`: fresh weights
     /// average their first observations, seasoned ones track at `learning_rate`);
     /// decays epsilon; updates the global and per-kind statistics.
-    pub fn record_outcome(&mut self, ctx: &Context, strategy: Strategy, outcome: Outcome) -> f64 {
+    pub(crate) fn record_outcome(
+        &mut self,
+        ctx: &Context,
+        strategy: Strategy,
+        outcome: Outcome,
+    ) -> f64 {
         let r = reward(outcome, ctx.latency_budget_ms);
         let x = ActiveFeatures::of(ctx);
         let i = strategy.index();
@@ -223,7 +228,7 @@ impl NeuralRouter {
     }
 
     /// Whether `warmup_samples` outcomes have been recorded.
-    pub fn is_warmed_up(&self) -> bool {
+    pub(crate) fn is_warmed_up(&self) -> bool {
         self.samples >= self.cfg.warmup_samples
     }
 
@@ -233,12 +238,14 @@ impl NeuralRouter {
     }
 
     /// Current exploration probability.
-    pub fn epsilon(&self) -> f64 {
+    #[cfg(test)]
+    pub(crate) fn epsilon(&self) -> f64 {
         self.epsilon
     }
 
     /// Mean reward over all recorded outcomes (0 before the first).
-    pub fn avg_reward(&self) -> f64 {
+    #[cfg(test)]
+    pub(crate) fn avg_reward(&self) -> f64 {
         self.avg_reward
     }
 
@@ -255,20 +262,10 @@ impl NeuralRouter {
     /// weight counts as having seen a little data, so real outcomes soon outweigh
     /// the fit where the heuristic is wrong. Statistics,
     /// sample count and epsilon are left as they are.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use helixrouter::neural_router::{NeuralConfig, NeuralRouter};
-    /// use helixrouter::types::Strategy;
-    ///
-    /// let mut nr = NeuralRouter::new(NeuralConfig::default(), 1);
-    /// let agreement = nr.warm_start_from_heuristics(|c| {
-    ///     if c.compute_cost <= 8_000 { Strategy::Inline } else { Strategy::CpuPool }
-    /// });
-    /// assert!(agreement > 0.9, "{agreement}");
-    /// ```
-    pub fn warm_start_from_heuristics(&mut self, heuristic: impl Fn(&Context) -> Strategy) -> f64 {
+    pub(crate) fn warm_start_from_heuristics(
+        &mut self,
+        heuristic: impl Fn(&Context) -> Strategy,
+    ) -> f64 {
         let grid = warm_start_grid();
         let xs: Vec<ActiveFeatures> = grid.iter().map(ActiveFeatures::of).collect();
         let picks: Vec<Strategy> = grid.iter().map(&heuristic).collect();
@@ -645,5 +642,18 @@ mod tests {
         let snap = nr.snapshot();
         assert_eq!(snap.per_kind[usize::from(a)].samples, 800);
         assert_eq!(snap.per_kind[usize::from(b)].samples, 800);
+    }
+
+    #[test]
+    fn a_warm_start_agrees_with_its_heuristic() {
+        let mut nr = NeuralRouter::new(NeuralConfig::default(), 1);
+        let agreement = nr.warm_start_from_heuristics(|c| {
+            if c.compute_cost <= 8_000 {
+                Strategy::Inline
+            } else {
+                Strategy::CpuPool
+            }
+        });
+        assert!(agreement > 0.9, "{agreement}");
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! # How it decides
 //!
-//! A job and the load it meets are described by a [`Context`]. `features` maps it
+//! A job and the load it meets are described by a `Context`. `features` maps it
 //! to a fixed-size vector (bias; tent bins over `log2(cost / budget)` crossed with
 //! pressure and with batchability; over `log2(budget)` crossed with queue fill; over
 //! `log2(cost)` and over queue fill, each crossed with batchability; the job kind).
@@ -20,7 +20,7 @@
 //!
 //! # How it learns
 //!
-//! [`NeuralRouter::record_outcome`] turns an [`Outcome`] into a graded `reward`
+//! `NeuralRouter::record_outcome` turns an `Outcome` into a graded `reward`
 //! and moves only the chosen strategy's row toward it with a normalised LMS step,
 //! `w += rate · (reward − predicted) · x / ‖x‖²`, where each weight's rate is
 //! `max(learning_rate, 1 / (1 + feature mass it has seen))`: a fresh weight averages
@@ -30,29 +30,11 @@
 //! the update cannot reinforce a strategy merely for having been picked. Epsilon
 //! decays multiplicatively per sample down to a floor.
 //!
-//! [`NeuralRouter::warm_start_from_heuristics`] fits the rows to a heuristic first,
+//! `NeuralRouter::warm_start_from_heuristics` fits the rows to a heuristic first,
 //! so a router can start from its decision tree and improve on it.
 //!
 //! `NeuralRouter::policy` gives an immutable `Policy` snapshot that a router can
 //! publish (for example through `arc-swap`) and call on its hot path.
-//!
-//! # Examples
-//!
-//! ```
-//! use helixrouter::neural_router::{Context, NeuralConfig, NeuralRouter, Outcome, StrategyMask};
-//! use helixrouter::types::{JobKind, Strategy};
-//!
-//! let mut nr = NeuralRouter::new(NeuralConfig::default(), 7);
-//! let mut ctx = Context::new(2_000, 5);
-//! ctx.kind = Some(JobKind::HashMix);
-//! ctx.scaling_potential = 0.1;
-//! (ctx.pressure, ctx.queue_fill) = (0.2, 0.1);
-//! let choice = nr.choose(&ctx, StrategyMask::ALL_BUT_DROP).ok_or("empty mask")?;
-//! let r = nr.record_outcome(&ctx, choice.strategy, Outcome::Completed { latency_ns: 3_000 });
-//! assert!(r > 0.9);
-//! assert_eq!(nr.samples(), 1);
-//! # Ok::<(), &'static str>(())
-//! ```
 
 mod learner;
 #[cfg(test)]
@@ -75,9 +57,15 @@ pub use persist::{WEIGHTS_FORMAT_VERSION, WeightsError};
 /// # Examples
 ///
 /// ```
-/// use helixrouter::neural_router::NeuralConfig;
-/// let cfg = NeuralConfig { epsilon_start: 0.1, ..NeuralConfig::default() };
-/// assert!(cfg.validate().is_ok());
+/// use helixrouter::RouterConfig;
+/// use helixrouter::neural_router::{NeuralConfig, NeuralRouter};
+/// use helixrouter::router::neural_config;
+///
+/// // The parameters a router learns with, derived from its config (what loading saved
+/// // weights for that router takes):
+/// let cfg: NeuralConfig = neural_config(&RouterConfig::default());
+/// assert!(cfg.epsilon_min <= cfg.epsilon_start);
+/// assert!(NeuralRouter::load(std::path::Path::new("/nonexistent/w.json"), cfg).is_err());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct NeuralConfig {
@@ -89,7 +77,7 @@ pub struct NeuralConfig {
     pub epsilon_decay: f64,
     /// Normalised LMS step size, in `(0, 1]`; 0.05 averages over ~20 samples.
     pub learning_rate: f64,
-    /// Samples recorded before [`NeuralRouter::is_warmed_up`] reports `true`.
+    /// Samples recorded before `NeuralRouter::is_warmed_up` reports `true`.
     pub warmup_samples: u64,
 }
 
@@ -106,8 +94,9 @@ impl Default for NeuralConfig {
 }
 
 /// A [`NeuralConfig`] field outside its valid range.
+#[cfg(test)]
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum NeuralConfigError {
+pub(crate) enum NeuralConfigError {
     /// The named field is not finite or outside the range given in `valid`.
     #[error("neural config {field} is {value}, must be {valid}")]
     OutOfRange {
@@ -127,7 +116,8 @@ impl NeuralConfig {
     ///
     /// [`NeuralConfigError::OutOfRange`] naming the first field that is not finite or
     /// outside its range.
-    pub fn validate(&self) -> Result<(), NeuralConfigError> {
+    #[cfg(test)]
+    pub(crate) fn validate(&self) -> Result<(), NeuralConfigError> {
         let check = |field, value: f64, ok: bool, valid| {
             if value.is_finite() && ok {
                 Ok(())
@@ -196,30 +186,31 @@ pub(crate) fn class_slot(name: &str) -> u8 {
 /// allocates.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
-pub struct Context {
+pub(crate) struct Context {
     /// The built-in kind, or `None` for a user closure (`Router::run`).
-    pub kind: Option<JobKind>,
+    pub(crate) kind: Option<JobKind>,
     /// The work class's slot in the learner's class block (`class_slot`), so each
     /// class converges on its own; `None` uses `kind` (a built-in kind's slot, or the
     /// slot of unclassified work).
-    pub class_slot: Option<u8>,
+    pub(crate) class_slot: Option<u8>,
     /// The caller's estimate of CPU time, in nanoseconds.
-    pub compute_cost: u64,
+    pub(crate) compute_cost: u64,
     /// Batch amortisation potential in `[0, 1]` (out-of-range values are clamped).
-    pub scaling_potential: f32,
+    pub(crate) scaling_potential: f32,
     /// End-to-end latency budget in milliseconds (0 is treated as 1).
-    pub latency_budget_ms: u64,
+    pub(crate) latency_budget_ms: u64,
     /// Composite router pressure in `[0, 1]` (out-of-range values are clamped).
-    pub pressure: f64,
+    pub(crate) pressure: f64,
     /// CPU pool queue occupancy in `[0, 1]` (out-of-range values are clamped).
-    pub queue_fill: f64,
+    pub(crate) queue_fill: f64,
 }
 
 impl Context {
     /// Work of `compute_cost` ns due within `latency_budget_ms`, seen on an idle router:
     /// no kind or class, no batching potential, no pressure, an empty queue. Set the
     /// other fields as needed (the type is `#[non_exhaustive]`: fields may be added).
-    pub fn new(compute_cost: u64, latency_budget_ms: u64) -> Context {
+    #[cfg(test)]
+    pub(crate) fn new(compute_cost: u64, latency_budget_ms: u64) -> Context {
         Context {
             kind: None,
             class_slot: None,
@@ -235,7 +226,7 @@ impl Context {
 /// How a routed job ended, as fed back to [`NeuralRouter::record_outcome`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// The job ran; `latency_ns` is submit-to-result time in nanoseconds.
     Completed {
         /// End-to-end latency in nanoseconds.
@@ -287,76 +278,63 @@ pub(crate) fn reward(outcome: Outcome, latency_budget_ms: u64) -> f64 {
 }
 
 /// A set of strategies, one bit per [`Strategy::index`].
-///
-/// # Examples
-///
-/// ```
-/// use helixrouter::neural_router::StrategyMask;
-/// use helixrouter::types::Strategy;
-/// let m = StrategyMask::ALL_BUT_DROP.without(Strategy::Batch);
-/// assert!(m.contains(Strategy::Spawn) && !m.contains(Strategy::Batch));
-/// assert!(!m.contains(Strategy::Drop));
-/// assert!(StrategyMask::NONE.with(Strategy::Inline).contains(Strategy::Inline));
-/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct StrategyMask(u8);
+pub(crate) struct StrategyMask(u8);
 
 impl StrategyMask {
     /// Every strategy the learner chooses among: all but [`Strategy::Remote`], which
     /// `Router::run_task` decides and the learner never does.
-    pub const ALL: StrategyMask = StrategyMask(0b1_1111);
+    pub(crate) const ALL: StrategyMask = StrategyMask(0b1_1111);
     /// Every local strategy except [`Strategy::Drop`].
-    pub const ALL_BUT_DROP: StrategyMask = StrategyMask(0b0_1111);
+    #[cfg(test)]
+    pub(crate) const ALL_BUT_DROP: StrategyMask = StrategyMask(0b0_1111);
     /// No strategy.
-    pub const NONE: StrategyMask = StrategyMask(0);
+    pub(crate) const NONE: StrategyMask = StrategyMask(0);
 
     /// The mask holding exactly the given bits; bits above the fifth are ignored.
     #[inline]
-    pub const fn from_bits(bits: u8) -> StrategyMask {
+    #[cfg(test)]
+    pub(crate) const fn from_bits(bits: u8) -> StrategyMask {
         StrategyMask(bits & Self::ALL.0)
-    }
-
-    /// The raw bits (bit `i` = strategy with index `i`).
-    #[inline]
-    pub const fn bits(self) -> u8 {
-        self.0
     }
 
     /// Whether `s` is in the set.
     #[inline]
-    pub const fn contains(self, s: Strategy) -> bool {
+    pub(crate) const fn contains(self, s: Strategy) -> bool {
         self.0 & (1 << s.index()) != 0
     }
 
     /// The set without `s`.
     #[inline]
     #[must_use]
-    pub const fn without(self, s: Strategy) -> StrategyMask {
+    #[cfg(test)]
+    pub(crate) const fn without(self, s: Strategy) -> StrategyMask {
         StrategyMask(self.0 & !(1 << s.index()))
     }
 
     /// The set with `s` added.
     #[inline]
     #[must_use]
-    pub const fn with(self, s: Strategy) -> StrategyMask {
+    pub(crate) const fn with(self, s: Strategy) -> StrategyMask {
         StrategyMask(self.0 | (1 << s.index()))
     }
 
     /// Whether the set is empty.
     #[inline]
-    pub const fn is_empty(self) -> bool {
+    #[cfg(test)]
+    pub(crate) const fn is_empty(self) -> bool {
         self.0 == 0
     }
 }
 
 /// A routing choice made by `Policy::choose` / [`NeuralRouter::choose`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Choice {
+pub(crate) struct Choice {
     /// The strategy to run the job with.
-    pub strategy: Strategy,
+    pub(crate) strategy: Strategy,
     /// `true` when the strategy was drawn at random (exploration), `false` when it is
     /// the model's best allowed prediction.
-    pub explored: bool,
+    pub(crate) explored: bool,
 }
 
 #[cfg(test)]
@@ -470,5 +448,39 @@ mod tests {
             ) < reward(Outcome::Dropped, 10)
         );
         assert_eq!(reward(Outcome::Failed, 10), -1.0);
+    }
+
+    /// The learner chooses within a mask and learns from an outcome.
+    #[test]
+    fn a_learner_chooses_and_learns_from_one_outcome() {
+        use crate::types::JobKind;
+
+        let mut nr = NeuralRouter::new(NeuralConfig::default(), 7);
+        let mut ctx = Context::new(2_000, 5);
+        ctx.kind = Some(JobKind::HashMix);
+        ctx.scaling_potential = 0.1;
+        (ctx.pressure, ctx.queue_fill) = (0.2, 0.1);
+        let choice = nr
+            .choose(&ctx, StrategyMask::ALL_BUT_DROP)
+            .expect("a non-empty mask");
+        let r = nr.record_outcome(
+            &ctx,
+            choice.strategy,
+            Outcome::Completed { latency_ns: 3_000 },
+        );
+        assert!(r > 0.9);
+        assert_eq!(nr.samples(), 1);
+    }
+
+    #[test]
+    fn masks_add_and_remove_strategies() {
+        let m = StrategyMask::ALL_BUT_DROP.without(Strategy::Batch);
+        assert!(m.contains(Strategy::Spawn) && !m.contains(Strategy::Batch));
+        assert!(!m.contains(Strategy::Drop));
+        assert!(
+            StrategyMask::NONE
+                .with(Strategy::Inline)
+                .contains(Strategy::Inline)
+        );
     }
 }

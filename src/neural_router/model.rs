@@ -245,19 +245,6 @@ impl ActiveFeatures {
 /// group sums to one; the bias and the kind indicator are 0.25 (they are shared by
 /// many contexts, so they take a small share of each update); 22 entries are
 /// non-zero.
-///
-/// # Examples
-///
-/// ```
-/// use helixrouter::neural_router::{features, Context, N_FEATURES};
-/// let mut ctx = Context::new(50_000, 20);
-/// ctx.scaling_potential = 0.5;
-/// (ctx.pressure, ctx.queue_fill) = (0.3, 0.6);
-/// let x = features(&ctx);
-/// assert_eq!(x.len(), N_FEATURES);
-/// assert_eq!(x[0], 0.25);
-/// assert!((x.iter().sum::<f64>() - 5.5).abs() < 1e-9);
-/// ```
 #[cfg(test)]
 pub(crate) fn features(ctx: &Context) -> [f64; N_FEATURES] {
     let active = ActiveFeatures::of(ctx);
@@ -574,5 +561,16 @@ mod tests {
         let c = policy.choose(&ctx, only_spawn, 12345);
         assert_eq!(c.map(|c| c.strategy), Some(Strategy::Spawn));
         assert!(policy.choose(&ctx, StrategyMask::NONE, 0).is_none());
+    }
+
+    #[test]
+    fn features_are_bounded_and_sum_as_documented() {
+        let mut ctx = Context::new(50_000, 20);
+        ctx.scaling_potential = 0.5;
+        (ctx.pressure, ctx.queue_fill) = (0.3, 0.6);
+        let x = features(&ctx);
+        assert_eq!(x.len(), N_FEATURES);
+        assert_eq!(x[0], 0.25);
+        assert!((x.iter().sum::<f64>() - 5.5).abs() < 1e-9);
     }
 }

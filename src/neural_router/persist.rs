@@ -118,7 +118,7 @@ impl NeuralRouter {
     ///
     /// [`WeightsError::NonFinite`] if a weight or statistic is not finite (nothing
     /// this crate does produces one).
-    pub fn to_json(&self) -> Result<String, WeightsError> {
+    pub(crate) fn to_json(&self) -> Result<String, WeightsError> {
         let snap = self.snapshot();
         let weights = checked_matrix("weights", &self.weights)?;
         let visits = checked_matrix("visits", &self.visits)?;
@@ -147,23 +147,7 @@ impl NeuralRouter {
     /// for text that is not a complete document, [`WeightsError::Shape`] when the
     /// feature or strategy layout differs from this build's, and
     /// [`WeightsError::NonFinite`] for a `null`, NaN or infinite number.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use helixrouter::neural_router::{NeuralConfig, NeuralRouter, WeightsError};
-    /// let nr = NeuralRouter::new(NeuralConfig::default(), 1);
-    /// let json = nr.to_json()?;
-    /// let back = NeuralRouter::from_json(&json, NeuralConfig::default())?;
-    /// assert_eq!(back.samples(), nr.samples());
-    /// let old = json.replace("\"format_version\": 2", "\"format_version\": 1");
-    /// assert!(matches!(
-    ///     NeuralRouter::from_json(&old, NeuralConfig::default()),
-    ///     Err(WeightsError::Version { found: 1, expected: 2 })
-    /// ));
-    /// # Ok::<(), WeightsError>(())
-    /// ```
-    pub fn from_json(s: &str, cfg: NeuralConfig) -> Result<NeuralRouter, WeightsError> {
+    pub(crate) fn from_json(s: &str, cfg: NeuralConfig) -> Result<NeuralRouter, WeightsError> {
         let probe: VersionProbe = serde_json::from_str(s)?;
         if probe.format_version != WEIGHTS_FORMAT_VERSION {
             return Err(WeightsError::Version {
@@ -234,7 +218,7 @@ impl NeuralRouter {
     ///
     /// [`WeightsError::Io`] naming the path that could not be written, synced or
     /// renamed (the temporary file is removed); [`WeightsError::NonFinite`] as for
-    /// [`NeuralRouter::to_json`].
+    /// `NeuralRouter::to_json`.
     pub fn save(&self, path: &Path) -> Result<(), WeightsError> {
         let json = self.to_json()?;
         let dir = match path.parent() {
@@ -264,7 +248,7 @@ impl NeuralRouter {
     /// # Errors
     ///
     /// [`WeightsError::Io`] if `path` cannot be read, otherwise as for
-    /// [`NeuralRouter::from_json`].
+    /// `NeuralRouter::from_json`.
     pub fn load(path: &Path, cfg: NeuralConfig) -> Result<NeuralRouter, WeightsError> {
         let bytes = fs::read(path).map_err(io_err(path))?;
         // Invalid UTF-8 is a corrupt document (a parse error), not an I/O problem.
@@ -631,5 +615,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert!(bad.save(&dir.path().join("w.json")).is_err());
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn json_round_trips_and_refuses_another_version() -> Result<(), Box<dyn std::error::Error>> {
+        use crate::neural_router::{NeuralConfig, NeuralRouter, WeightsError};
+        let nr = NeuralRouter::new(NeuralConfig::default(), 1);
+        let json = nr.to_json()?;
+        let back = NeuralRouter::from_json(&json, NeuralConfig::default())?;
+        assert_eq!(back.samples(), nr.samples());
+        let old = json.replace("\"format_version\": 2", "\"format_version\": 1");
+        assert!(matches!(
+            NeuralRouter::from_json(&old, NeuralConfig::default()),
+            Err(WeightsError::Version {
+                found: 1,
+                expected: 2
+            })
+        ));
+        Ok(())
     }
 }
