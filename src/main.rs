@@ -146,26 +146,60 @@ async fn run(cli: Cli) -> Result<(), String> {
         nats,
         parallelism,
         ack_wait_secs,
-    }) = cli.command
+    }) = &cli.command
     {
-        return run_worker(nats, parallelism, ack_wait_secs, &cli.nats_creds).await;
+        return run_worker(nats.clone(), *parallelism, *ack_wait_secs, &cli.nats_creds).await;
     }
-    let mut cfg = RouterConfig::default();
-    if let Some(path) = &cli.config_path {
-        match std::fs::read_to_string(path) {
-            Ok(text) => match helixrouter::config::RouterConfigPatch::from_json(&text)
-                .and_then(|p| cfg.apply(&p))
-            {
-                Ok(c) => cfg = c,
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "ignoring invalid config file at start")
-                }
-            },
-            Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e, "config file unreadable at start")
-            }
+    let router = build_router(&cli).await?;
+    let server = start_server(&cli, router.clone()).await?;
+    let offload = cli.nats.is_some();
+    if cli.sim_jobs > 0 {
+        warm_up(&router, cli.sim_jobs, cli.sim_seed, offload).await;
+    }
+    spawn_background(&cli, &router, offload);
+    // Runs until SIGINT/SIGTERM stops the server (graceful: open requests finish).
+    match server.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "server failed"),
+        Err(e) => tracing::error!(error = %e, "server task failed"),
+    }
+    let report = router.shutdown().await;
+    tracing::info!(?report, "router drained");
+    match router.save_weights(&cli.weights_path) {
+        Ok(()) => tracing::info!(path = %cli.weights_path.display(), "neural weights saved"),
+        Err(e) => {
+            tracing::error!(path = %cli.weights_path.display(), error = %e, "could not save neural weights")
         }
     }
+    Ok(())
+}
+
+/// The config to start with: the defaults, patched by the config file when there is a
+/// valid one (an unreadable or invalid file is logged and ignored).
+fn start_config(path: Option<&std::path::Path>) -> RouterConfig {
+    let cfg = RouterConfig::default();
+    let Some(path) = path else {
+        return cfg;
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "config file unreadable at start");
+            return cfg;
+        }
+    };
+    match helixrouter::config::RouterConfigPatch::from_json(&text).and_then(|p| cfg.apply(&p)) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "ignoring invalid config file at start");
+            cfg
+        }
+    }
+}
+
+/// The router: the start config, the saved learner, and the remote side with `--nats`.
+async fn build_router(cli: &Cli) -> Result<Router, String> {
+    let cfg = start_config(cli.config_path.as_deref());
     let learner = load_learner(&cli.weights_path, &cfg);
     let mut builder = Router::builder(cfg).learner(learner);
     if let Some(url) = &cli.nats {
@@ -173,15 +207,20 @@ async fn run(cli: Cli) -> Result<(), String> {
             .remote(RemoteConfig::nats(url.clone()).auth(nats_auth(&cli.nats_creds)))
             .register::<DemoJob>();
     }
-    let router = builder.build().await.map_err(|e| e.to_string())?;
-    let offload = cli.nats.is_some();
+    builder.build().await.map_err(|e| e.to_string())
+}
 
+/// Binds `--addr` and spawns the HTTP server, which runs until SIGINT/SIGTERM.
+async fn start_server(
+    cli: &Cli,
+    router: Router,
+) -> Result<tokio::task::JoinHandle<std::io::Result<()>>, String> {
     let listener = TcpListener::bind(cli.addr)
         .await
         .map_err(|e| format!("cannot bind {}: {e}", cli.addr))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     let policy = MutationPolicy::new(cli.api_token.clone(), local.ip().is_loopback());
-    let state = AppState::new(router.clone(), policy).with_sse_limit(cli.sse_limit);
+    let state = AppState::new(router, policy).with_sse_limit(cli.sse_limit);
     let limits = web::ServeLimits {
         header_read_timeout: Duration::from_secs(cli.header_timeout_secs),
         max_connections: usize::try_from(cli.max_connections).unwrap_or(usize::MAX),
@@ -194,10 +233,12 @@ async fn run(cli: Cli) -> Result<(), String> {
         limits,
     ));
     println!("HelixRouter listening on http://{local}/");
+    Ok(server)
+}
 
-    if cli.sim_jobs > 0 {
-        warm_up(&router, cli.sim_jobs, cli.sim_seed, offload).await;
-    }
+/// Spawns the live simulated load (unless its rate is 0), the control ticks and, with
+/// a config file, its reload watch.
+fn spawn_background(cli: &Cli, router: &Router, offload: bool) {
     let live_rate = cli
         .live_rate
         .unwrap_or(if cli.sim_jobs > 0 { 25 } else { 0 });
@@ -220,22 +261,6 @@ async fn run(cli: Cli) -> Result<(), String> {
             Duration::from_secs(cli.reload_secs.max(1)),
         ));
     }
-
-    // Runs until SIGINT/SIGTERM stops the server (graceful: open requests finish).
-    match server.await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::error!(error = %e, "server failed"),
-        Err(e) => tracing::error!(error = %e, "server task failed"),
-    }
-    let report = router.shutdown().await;
-    tracing::info!(?report, "router drained");
-    match router.save_weights(&cli.weights_path) {
-        Ok(()) => tracing::info!(path = %cli.weights_path.display(), "neural weights saved"),
-        Err(e) => {
-            tracing::error!(path = %cli.weights_path.display(), error = %e, "could not save neural weights")
-        }
-    }
-    Ok(())
 }
 
 /// Loads saved weights; a missing file is normal, a bad one is logged and replaced by

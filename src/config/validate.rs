@@ -28,7 +28,7 @@ impl AtLeast {
     }
 
     /// `field` must be at least the field `of`, which holds `least`.
-    fn field(field: &'static str, value: usize, of: &'static str, least: usize) -> Self {
+    fn other_field(field: &'static str, value: usize, of: &'static str, least: usize) -> Self {
         AtLeast {
             field,
             value: value as u64,
@@ -129,13 +129,13 @@ impl RouterConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let sizes = self.autoscale_sizes().rules();
         let capacities = [
-            AtLeast::field(
+            AtLeast::other_field(
                 "cpu_queue_cap",
                 self.cpu_queue_cap,
                 "cpu_parallelism",
                 self.cpu_parallelism,
             ),
-            AtLeast::field(
+            AtLeast::other_field(
                 "batch_queue_cap",
                 self.batch_queue_cap,
                 "batch_max_size",
@@ -143,6 +143,8 @@ impl RouterConfig {
             ),
             sizes.window.into(),
         ];
+        // Each autoscaler maximum at least its minimum, the queue's also at least the
+        // workers'.
         let autoscale_maximums = [
             sizes.max_parallelism,
             sizes.max_queue_cap,
@@ -165,7 +167,7 @@ impl RouterConfig {
     }
 
     /// The autoscaler's pool-size fields, held to the rules in `config::autoscale`.
-    pub(crate) fn autoscale_sizes(&self) -> AutoscaleSizes {
+    fn autoscale_sizes(&self) -> AutoscaleSizes {
         AutoscaleSizes {
             window: self.autoscale_window,
             min_parallelism: self.autoscale_min_parallelism,

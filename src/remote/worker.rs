@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use async_nats::HeaderMap;
 use async_nats::jetstream::consumer::{self, pull};
+use async_nats::jetstream::message::Acker;
 use async_nats::jetstream::{self, AckKind};
 use futures_util::StreamExt;
 use tokio::sync::Semaphore;
@@ -269,6 +270,52 @@ async fn pull_loop(
     }
 }
 
+/// The protocol headers of a job.
+struct JobHeaders {
+    /// The job's id, echoed in the answer.
+    job: String,
+    /// The subject the answer goes to (one of the routers' results subjects).
+    reply: String,
+    /// The job's deadline (Unix ms): from then on it is answered `expired`, not run.
+    deadline: u64,
+}
+
+impl JobHeaders {
+    /// The headers of a job this protocol sent; `None` for any other message.
+    fn parse(msg: &async_nats::Message) -> Option<JobHeaders> {
+        let header = |h: &str| {
+            msg.headers
+                .as_ref()
+                .and_then(|m| m.get(h))
+                .map(|v| v.as_str().to_string())
+        };
+        Some(JobHeaders {
+            job: header(protocol::H_JOB)?,
+            reply: header(protocol::H_REPLY).filter(|r| r.starts_with(protocol::RESULTS_PREFIX))?,
+            deadline: protocol::parse_u64(header(protocol::H_DEADLINE).as_deref())?,
+        })
+    }
+}
+
+/// What a job is answered: its status, the encoded output (empty unless `Ok`) and its
+/// run time here (0 when not run).
+struct Answer {
+    status: Status,
+    body: Vec<u8>,
+    run_ns: u64,
+}
+
+impl Answer {
+    /// An answer for a job that was not run.
+    fn not_run(status: Status) -> Answer {
+        Answer {
+            status,
+            body: Vec::new(),
+            run_ns: 0,
+        }
+    }
+}
+
 /// Runs one job and answers it; holds its pool slot until acked.
 async fn handle(
     shared: Arc<Shared>,
@@ -276,94 +323,91 @@ async fn handle(
     msg: jetstream::Message,
     _permit: tokio::sync::OwnedSemaphorePermit,
 ) {
+    // The job leaves the queue here, the one place that counts it out: everything
+    // below answers it at once or runs it, with no wait before either.
+    shared.queued.fetch_sub(1, Relaxed);
     let delivered = msg.info().map_or(1, |i| i.delivered.max(1) as u64);
     let (msg, acker) = msg.split();
-    let header = |h: &str| {
-        msg.headers
-            .as_ref()
-            .and_then(|m| m.get(h))
-            .map(|v| v.as_str().to_string())
-    };
-    let job = header(protocol::H_JOB);
-    let reply = header(protocol::H_REPLY).filter(|r| r.starts_with(protocol::RESULTS_PREFIX));
-    let deadline = protocol::parse_u64(header(protocol::H_DEADLINE).as_deref());
-    let (Some(job), Some(reply), Some(deadline)) = (job, reply, deadline) else {
+    let Some(headers) = JobHeaders::parse(&msg) else {
         // Not a job this protocol sent: drop it for good (acked), never run it.
-        shared.queued.fetch_sub(1, Relaxed);
         tracing::warn!(task = name, "malformed job message acked and ignored");
         let _ = acker.ack().await;
         return;
     };
-    let answer = |status: Status, body: Vec<u8>, run_ns: u64| {
-        let mut h = HeaderMap::new();
-        h.insert(protocol::H_JOB, job.as_str());
-        h.insert(protocol::H_STATUS, status.as_str());
-        h.insert(protocol::H_RUN_NS, run_ns.to_string().as_str());
-        h.insert(protocol::H_DELIVERED, delivered.to_string().as_str());
-        let client = shared.client.clone();
-        let reply = reply.clone();
-        async move {
-            if let Err(e) = client.publish_with_headers(reply, h, body.into()).await {
-                tracing::warn!(error = %e, "cannot publish a result");
-            }
-        }
-    };
     let now = super::unix_ms();
-    let task = shared.tasks.get(name).cloned();
-    let outcome = match task {
-        _ if now >= deadline => {
-            shared.queued.fetch_sub(1, Relaxed);
-            (Status::Expired, Vec::new(), 0)
-        }
-        None => {
-            shared.queued.fetch_sub(1, Relaxed);
-            (Status::UnknownTask, Vec::new(), 0)
-        }
+    let answer = match shared.tasks.get(name).cloned() {
+        _ if now >= headers.deadline => Answer::not_run(Status::Expired),
+        None => Answer::not_run(Status::UnknownTask),
         _ if msg.payload.len() > shared.cfg.nats.max_message_bytes => {
-            shared.queued.fetch_sub(1, Relaxed);
-            (Status::BadPayload, Vec::new(), 0)
+            Answer::not_run(Status::BadPayload)
         }
-        Some(f) => {
-            shared.queued.fetch_sub(1, Relaxed);
-            shared.running.fetch_add(1, Relaxed);
-            let payload = msg.payload.clone();
-            let started = Instant::now();
-            let run = tokio::task::spawn_blocking(move || f(&payload));
-            tokio::pin!(run);
-            let mut progress = tokio::time::interval(shared.cfg.ack_wait / 3);
-            progress.tick().await;
-            let result = loop {
-                tokio::select! {
-                    r = &mut run => break r,
-                    _ = progress.tick() => {
-                        // Still running: tell JetStream not to redeliver, until the
-                        // deadline passes (a bounded number of in-progress acks).
-                        if super::unix_ms() < deadline {
-                            let _ = acker.ack_with(AckKind::Progress).await;
-                        }
-                    }
-                }
-            };
-            shared.running.fetch_sub(1, Relaxed);
-            let run_ns = started.elapsed().as_nanos() as u64;
-            match result {
-                Ok(Ok(body)) if body.len() <= shared.cfg.nats.max_message_bytes => {
-                    (Status::Ok, body, run_ns)
-                }
-                Ok(Ok(_)) | Ok(Err(TaskFailure::Panicked)) | Err(_) => {
-                    (Status::Panicked, Vec::new(), run_ns)
-                }
-                Ok(Err(TaskFailure::BadPayload)) => (Status::BadPayload, Vec::new(), run_ns),
-            }
-        }
+        Some(f) => run_job(&shared, f, &msg, headers.deadline, &acker).await,
     };
-    let (status, body, run_ns) = outcome;
-    answer(status, body, run_ns).await;
+    publish_answer(&shared, &headers, delivered, answer).await;
     // Result first, then the ack: dying in between means a redelivery (and a duplicate
     // result the router ignores), never a lost job.
     let _ = shared.client.flush().await;
     if let Err(e) = acker.ack().await {
         tracing::warn!(error = %e, "cannot ack a job (it will be redelivered)");
+    }
+}
+
+/// Runs task `f` on the job's payload on the blocking pool, acking progress every
+/// third of `ack_wait` until `deadline` so JetStream does not redeliver it meanwhile.
+async fn run_job(
+    shared: &Shared,
+    f: TaskFn,
+    msg: &async_nats::Message,
+    deadline: u64,
+    acker: &Acker,
+) -> Answer {
+    shared.running.fetch_add(1, Relaxed);
+    let payload = msg.payload.clone();
+    let started = Instant::now();
+    let run = tokio::task::spawn_blocking(move || f(&payload));
+    tokio::pin!(run);
+    let mut progress = tokio::time::interval(shared.cfg.ack_wait / 3);
+    progress.tick().await;
+    let result = loop {
+        tokio::select! {
+            r = &mut run => break r,
+            _ = progress.tick() => {
+                // Still running: tell JetStream not to redeliver, until the
+                // deadline passes (a bounded number of in-progress acks).
+                if super::unix_ms() < deadline {
+                    let _ = acker.ack_with(AckKind::Progress).await;
+                }
+            }
+        }
+    };
+    shared.running.fetch_sub(1, Relaxed);
+    let run_ns = started.elapsed().as_nanos() as u64;
+    let (status, body) = match result {
+        Ok(Ok(body)) if body.len() <= shared.cfg.nats.max_message_bytes => (Status::Ok, body),
+        Ok(Ok(_)) | Ok(Err(TaskFailure::Panicked)) | Err(_) => (Status::Panicked, Vec::new()),
+        Ok(Err(TaskFailure::BadPayload)) => (Status::BadPayload, Vec::new()),
+    };
+    Answer {
+        status,
+        body,
+        run_ns,
+    }
+}
+
+/// Publishes `answer` to the job's reply subject (a failure is logged: the router
+/// then times the job out, or takes the answer of a redelivery).
+async fn publish_answer(shared: &Shared, headers: &JobHeaders, delivered: u64, answer: Answer) {
+    let mut h = HeaderMap::new();
+    h.insert(protocol::H_JOB, headers.job.as_str());
+    h.insert(protocol::H_STATUS, answer.status.as_str());
+    h.insert(protocol::H_RUN_NS, answer.run_ns.to_string().as_str());
+    h.insert(protocol::H_DELIVERED, delivered.to_string().as_str());
+    if let Err(e) = shared
+        .client
+        .publish_with_headers(headers.reply.clone(), h, answer.body.into())
+        .await
+    {
+        tracing::warn!(error = %e, "cannot publish a result");
     }
 }
 

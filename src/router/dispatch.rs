@@ -16,11 +16,13 @@ use std::time::Instant;
 use tokio::sync::oneshot;
 
 use super::batch::{self, BatchEntry, BatchLimits};
+use super::classes::{ClassEntry, ClassId};
 use super::cpu_pool::PoolTask;
 use super::hint::WorkHint;
 use super::job::{Exec, QueuedJob, Shed, Timing};
 use super::route::Route;
 use super::{Inner, Rejected, Router};
+use crate::config::RouterConfig;
 use crate::neural_router::Context;
 use crate::strategies::execute_job;
 use crate::types::{DecisionSource, Job, JobKind, Output, Strategy};
@@ -122,46 +124,27 @@ impl Router {
         let mut hint = hint;
         let hint_ns = hint.compute_cost;
         let cfg = inner.effective.load();
-        // The class's model turns the job's own facts (its hint, its size) into the
-        // cost it is routed on.
-        let (class, entry, admit_ns, unknown, learned) = match hint.class {
-            None => (None, None, hint.compute_cost, false, false),
-            Some(name) => {
-                let (id, entry) = inner.classes.resolve(name);
-                let est = entry.estimate(hint_ns, hint.units, cfg.enable_cost_learning);
-                hint.compute_cost = est.policy_ns;
-                (
-                    Some(id),
-                    Some(entry),
-                    est.admit_ns,
-                    est.unknown,
-                    est.learned,
-                )
-            }
-        };
+        let costed = inner.cost(&mut hint, &cfg);
         let timing = Timing {
             start,
             budget_ns: hint.budget_ns(),
             budget_ms: hint.latency_budget_ms,
-            class,
+            class: costed.class,
             hint_ns,
             units: hint.units,
             probe: false,
         };
         if inner.shutting_down.load(Relaxed) {
-            inner.count_routed(Strategy::Drop, &timing);
-            inner.log_decision(&hint, Strategy::Drop, DecisionSource::Shutdown, &timing, 0);
-            inner.record_drop(Strategy::Drop, &timing, None);
-            return Err(Rejected::ShuttingDown);
+            return Err(inner.shed_shutting_down(&hint, &timing));
         }
-        let route = inner.route(&hint, &cfg, entry, unknown);
+        let route = inner.route(&hint, &cfg, costed.entry, costed.unknown);
         // Counted before the job can end, so `submitted` never trails an end counter.
         inner.count_routed(route.strategy, &timing);
         let plan = Plan {
             route,
             timing,
-            admit_ns,
-            learned,
+            admit_ns: costed.admit_ns,
+            learned: costed.learned,
             admission: cfg.enable_admission,
         };
         match route.strategy {
@@ -413,7 +396,54 @@ impl Router {
     }
 }
 
+/// A job's class and what the class's cost model makes of its hint.
+struct Costed<'a> {
+    class: Option<ClassId>,
+    entry: Option<&'a ClassEntry>,
+    /// The cost admission and batch caps plan with.
+    admit_ns: u64,
+    /// No hint, no trusted size and nothing measured: the work must take a safe path.
+    unknown: bool,
+    /// `admit_ns` rests on measured runs.
+    learned: bool,
+}
+
 impl Inner {
+    /// Resolves the hint's class and sets `hint.compute_cost` to the cost its model
+    /// routes on (from the job's own facts: its hint, its size). Work with no class
+    /// keeps its hint as given.
+    #[inline]
+    fn cost(&self, hint: &mut WorkHint, cfg: &RouterConfig) -> Costed<'_> {
+        let Some(name) = hint.class else {
+            return Costed {
+                class: None,
+                entry: None,
+                admit_ns: hint.compute_cost,
+                unknown: false,
+                learned: false,
+            };
+        };
+        let (id, entry) = self.classes.resolve(name);
+        let est = entry.estimate(hint.compute_cost, hint.units, cfg.enable_cost_learning);
+        hint.compute_cost = est.policy_ns;
+        Costed {
+            class: Some(id),
+            entry: Some(entry),
+            admit_ns: est.admit_ns,
+            unknown: est.unknown,
+            learned: est.learned,
+        }
+    }
+
+    /// Sheds a job that arrived after shutdown began: counts it routed to `Drop`, logs
+    /// and records the drop.
+    fn shed_shutting_down(&self, hint: &WorkHint, timing: &Timing) -> Rejected {
+        self.count_routed(Strategy::Drop, timing);
+        self.log_decision(hint, Strategy::Drop, DecisionSource::Shutdown, timing, 0);
+        self.record_drop(Strategy::Drop, timing, None);
+        Rejected::ShuttingDown
+    }
+
     /// Submits one batch member to the pool on its own (its batch was refused as a
     /// whole); shed with the pool's reason if the pool refuses it too.
     fn pool_alone(&self, e: BatchEntry, admission: bool) {

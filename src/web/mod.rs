@@ -27,8 +27,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower_http::timeout::TimeoutLayer;
 
 use crate::router::Router;
@@ -199,44 +199,14 @@ pub async fn serve_on_with(
     tracing::info!(%local, ?limits, "serving HelixRouter");
     let closing = state.closing.clone();
     let service = TowerToHyperService::new(app(state));
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout);
-    let builder = builder.http1_only();
+    let builder = http1_builder(&limits);
     let max_connections = limits
         .max_connections
         .clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
     // One permit per open connection; after shutdown, holding them all means drained.
     let slots = Arc::new(Semaphore::new(max_connections));
     let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        // Wait for a free connection slot first: past the cap, clients queue in the
-        // kernel's backlog instead of costing us a task each.
-        let permit = tokio::select! {
-            p = slots.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-            () = &mut shutdown => break,
-        };
-        let accepted = tokio::select! {
-            r = listener.accept() => r,
-            () = &mut shutdown => break,
-        };
-        let stream = match accepted {
-            Ok((stream, _peer)) => stream,
-            Err(e) if is_connection_error(&e) => continue,
-            Err(e) => {
-                // E.g. out of file descriptors: back off instead of spinning.
-                tracing::error!(error = %e, "accept failed; retrying in 1 s");
-                tokio::select! {
-                    () = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                    () = &mut shutdown => break,
-                }
-            }
-        };
+    while let Some((stream, permit)) = next_connection(&listener, &slots, shutdown.as_mut()).await {
         let _ = stream.set_nodelay(true);
         let io = TokioIo::new(StallGuard::new(stream, limits.write_stall_timeout));
         let conn = builder.serve_connection(io, service.clone()).into_owned();
@@ -266,6 +236,49 @@ pub async fn serve_on_with(
         tracing::warn!(timeout = ?DRAIN_TIMEOUT, "connections still open after the drain timeout; closing them");
     }
     Ok(())
+}
+
+/// The HTTP/1.1-only connection builder, with the header read timeout of `limits`.
+fn http1_builder(limits: &ServeLimits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    builder.http1_only()
+}
+
+/// The next connection to serve, with its slot: waits for a free slot first (past
+/// the cap, clients queue in the kernel's backlog instead of costing a task each),
+/// then for a client. Accept errors are skipped (a failed connection) or waited out
+/// (e.g. out of file descriptors). `None` once `shutdown` resolves.
+async fn next_connection(
+    listener: &TcpListener,
+    slots: &Arc<Semaphore>,
+    mut shutdown: Pin<&mut impl std::future::Future<Output = ()>>,
+) -> Option<(TcpStream, OwnedSemaphorePermit)> {
+    loop {
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => p.ok()?,
+            () = &mut shutdown => return None,
+        };
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            () = &mut shutdown => return None,
+        };
+        match accepted {
+            Ok((stream, _peer)) => return Some((stream, permit)),
+            Err(e) if is_connection_error(&e) => continue,
+            Err(e) => {
+                // E.g. out of file descriptors: back off instead of spinning.
+                tracing::error!(error = %e, "accept failed; retrying in 1 s");
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    () = &mut shutdown => return None,
+                }
+            }
+        }
+    }
 }
 
 fn is_connection_error(e: &io::Error) -> bool {
