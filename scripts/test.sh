@@ -41,6 +41,7 @@ python3 scripts/import-circles.py
 python3 scripts/long-functions.py
 step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --locked -p helixrouter --no-default-features --lib -- -D warnings
 step "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 step "the router alone: default-features = false builds, pulls in no HTTP/CLI/harness crate, and runs"

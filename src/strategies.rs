@@ -16,15 +16,15 @@
 use crate::types::{Job, JobKind, Output};
 
 /// Hash steps per 7 ns of cost (a step is a dependent multiply + xor-shift, ≈1.75 ns).
-pub const HASH_STEPS_PER_7NS: u64 = 4;
+pub(crate) const HASH_STEPS_PER_7NS: u64 = 4;
 /// Sieve candidates per 6 ns of cost (≈1.2 ns per candidate, amortised).
-pub const SIEVE_CANDIDATES_PER_6NS: u64 = 5;
+pub(crate) const SIEVE_CANDIDATES_PER_6NS: u64 = 5;
 /// Nanoseconds of cost per Monte-Carlo path (4 assets × 4 uniforms ≈ 30 ns).
-pub const NS_PER_MC_PATH: u64 = 30;
+pub(crate) const NS_PER_MC_PATH: u64 = 30;
 
 /// Upper bound of the sieve span, so the cost cannot demand unbounded work per job.
 /// Memory is bounded independently of it by the segmented sieve.
-pub const MAX_SIEVE_SPAN: u64 = 1 << 32;
+pub(crate) const MAX_SIEVE_SPAN: u64 = 1 << 32;
 /// Sieve segment size in bytes (fits in L1/L2).
 const SEGMENT: usize = 32 * 1024;
 /// Histogram bins for the loss distribution (bounded memory regardless of paths).
@@ -74,7 +74,7 @@ pub fn hashmix(inputs: &[u64], cost: u64) -> u64 {
 }
 
 /// Counts the primes in `[lo, lo + span)` with a segmented sieve of Eratosthenes, where
-/// `lo = inputs[0] mod 2^20` and `span = 5 × cost / 6` (clamped to [`MAX_SIEVE_SPAN`]).
+/// `lo = inputs[0] mod 2^20` and `span = 5 × cost / 6` (clamped to `MAX_SIEVE_SPAN`).
 /// Memory stays below `SEGMENT + sqrt(hi)` bytes whatever the cost.
 pub fn primecount(inputs: &[u64], cost: u64) -> u64 {
     let lo = inputs.first().map_or(0, |x| x % (1 << 20));

@@ -147,7 +147,7 @@ impl fmt::Display for Strategy {
 ///     scaling_potential: 0.1,
 ///     latency_budget_ms: 5,
 /// };
-/// assert_eq!(job.profile().compute_cost, 2_000);
+/// assert_eq!(helixrouter::strategies::execute_job(&job), helixrouter::strategies::execute_job(&job.clone()));
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {
@@ -168,7 +168,7 @@ pub struct Job {
 impl Job {
     /// The routing-relevant part of the job.
     #[inline]
-    pub fn profile(&self) -> JobProfile {
+    pub(crate) fn profile(&self) -> JobProfile {
         JobProfile {
             compute_cost: self.compute_cost,
             scaling_potential: self.scaling_potential,
@@ -180,13 +180,13 @@ impl Job {
 /// What the policy looks at: cost, batchability and budget. Built from a [`Job`]
 /// or from a user's `WorkHint`; `Copy`, so deciding never allocates.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct JobProfile {
+pub(crate) struct JobProfile {
     /// Estimated CPU time in nanoseconds.
-    pub compute_cost: u64,
+    pub(crate) compute_cost: u64,
     /// Batch amortisation potential in [0, 1].
-    pub scaling_potential: f32,
+    pub(crate) scaling_potential: f32,
     /// Latency budget in milliseconds.
-    pub latency_budget_ms: u64,
+    pub(crate) latency_budget_ms: u64,
 }
 
 /// The result of a built-in job.

@@ -9,6 +9,7 @@ pub(crate) const WINDOW: usize = 512;
 
 /// Upper bounds (seconds) of the cumulative histogram buckets: 1 µs × 10^(k/3)
 /// from 1 µs to 10 s, so histograms from many instances aggregate.
+#[cfg_attr(not(feature = "server"), allow(dead_code))]
 pub(crate) const BUCKET_BOUNDS_SECS: [f64; 22] = [
     1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1,
     0.2, 0.5, 1.0, 2.0, 5.0, 10.0,

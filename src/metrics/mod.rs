@@ -6,6 +6,8 @@ mod latency;
 mod pressure;
 
 pub use latency::LatencySummary;
-pub(crate) use latency::{BUCKET_BOUNDS_SECS, LatencyWindow, WINDOW};
+pub(crate) use latency::LatencyWindow;
+#[cfg(feature = "server")]
+pub(crate) use latency::{BUCKET_BOUNDS_SECS, WINDOW};
 pub use pressure::PressureSnapshot;
 pub(crate) use pressure::{PressureInputs, PressureTracker};

@@ -69,8 +69,8 @@ pub enum CostModel {
 }
 
 impl CostModel {
-    /// The snake_case name.
-    pub(crate) const fn as_str(self) -> &'static str {
+    /// The snake_case name (as in JSON and in Prometheus labels).
+    pub const fn as_str(self) -> &'static str {
         match self {
             CostModel::Ratio => "ratio",
             CostModel::Units => "units",

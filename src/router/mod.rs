@@ -60,7 +60,7 @@ pub use learning::{neural_config, warm_learner};
 pub use stats::{RouterStats, StrategyStats};
 
 /// Capacity of the decision broadcast; a subscriber lagging further skips ahead.
-pub const DECISION_CHANNEL_CAP: usize = 1_024;
+pub(crate) const DECISION_CHANNEL_CAP: usize = 1_024;
 
 pub(crate) use crate::sync::lock;
 

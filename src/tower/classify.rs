@@ -9,11 +9,11 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderName, Request};
 
 /// Class of every path beyond [`PathClassifier`]'s cap (or longer than
-/// [`MAX_PATH_LEN`]).
+/// `MAX_PATH_LEN`).
 pub const OTHER_PATH_CLASS: &str = "_other_path";
 
 /// Paths longer than this (bytes) are not interned.
-pub const MAX_PATH_LEN: usize = 128;
+pub(crate) const MAX_PATH_LEN: usize = 128;
 
 /// The header [`PathClassifier`] reads a budget from (milliseconds) when the request has
 /// no `grpc-timeout`.
@@ -22,7 +22,7 @@ pub const BUDGET_HEADER: &str = "x-request-budget-ms";
 /// Largest `content-length` [`units_from_content_length`] takes as a request's size
 /// (1 TiB); a larger value is treated as absent. No body a layer admits is that large,
 /// and a made-up length must not drag the class's size fit around.
-pub const MAX_CONTENT_LENGTH_UNITS: u64 = 1 << 40;
+pub(crate) const MAX_CONTENT_LENGTH_UNITS: u64 = 1 << 40;
 
 /// What a [`Classify`] makes of one request: its class, its latency budget and, when
 /// known, its size.
@@ -235,7 +235,7 @@ pub fn budget_from_headers(headers: &HeaderMap, header: &HeaderName) -> Option<D
 
 /// The request body's length from its `content-length` header, as a size for the
 /// layer: only 1 to 13 ASCII digits (optionally surrounded by spaces) of at most
-/// [`MAX_CONTENT_LENGTH_UNITS`]; anything else (absent, not a number, signed, a list,
+/// `MAX_CONTENT_LENGTH_UNITS`; anything else (absent, not a number, signed, a list,
 /// larger) is `None`, never an error.
 pub fn units_from_content_length(headers: &HeaderMap) -> Option<u64> {
     let v = headers
@@ -254,7 +254,7 @@ pub fn units_from_content_length(headers: &HeaderMap) -> Option<u64> {
 
 /// Parses a `grpc-timeout` value: at most 8 digits and a unit (`H` hours, `M` minutes,
 /// `S` seconds, `m` milliseconds, `u` microseconds, `n` nanoseconds).
-pub fn parse_grpc_timeout(v: &str) -> Option<Duration> {
+pub(crate) fn parse_grpc_timeout(v: &str) -> Option<Duration> {
     let (digits, unit) = v.split_at_checked(v.len().checked_sub(1)?)?;
     if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;

@@ -48,8 +48,7 @@ use http::{HeaderName, Request};
 
 use crate::Router;
 pub use classify::{
-    BUDGET_HEADER, Classification, Classify, MAX_CONTENT_LENGTH_UNITS, MAX_PATH_LEN,
-    OTHER_PATH_CLASS, PathClassifier, budget_from_headers, parse_grpc_timeout,
+    BUDGET_HEADER, Classification, Classify, OTHER_PATH_CLASS, PathClassifier, budget_from_headers,
     units_from_content_length,
 };
 use future::InFlight;

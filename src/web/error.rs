@@ -10,7 +10,7 @@ use crate::config::ConfigError;
 
 /// What went wrong in a request.
 #[derive(Debug, thiserror::Error)]
-pub enum AppError {
+pub(crate) enum AppError {
     /// The body was not usable JSON of the expected shape (400, 413, 415 or 422).
     #[error("{message}")]
     Body {

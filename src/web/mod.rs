@@ -33,7 +33,6 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::router::Router;
 pub use auth::MutationPolicy;
-pub use error::AppError;
 
 /// Largest accepted request body.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -48,7 +47,7 @@ pub const MAX_CONNECTIONS: usize = 1_024;
 /// Default time a write to a client may stay blocked before the connection is closed.
 pub const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a graceful shutdown waits for open connections before dropping them.
-pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
+pub(crate) const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Connection-level limits of the server (see [`serve_on_with`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,7 +152,7 @@ pub fn app(state: AppState) -> axum::Router {
 /// Binds `addr` and serves `router` until SIGINT/SIGTERM, with no token: mutating
 /// routes are open on a loopback address and disabled (403) on any other. To require a
 /// bearer token, serve an [`AppState`] built with [`MutationPolicy::Token`] through
-/// [`serve_on`] (the binary does this with `HELIX_API_TOKEN`).
+/// `serve_on` (the binary does this with `HELIX_API_TOKEN`).
 ///
 /// # Errors
 ///
@@ -170,7 +169,7 @@ pub async fn serve(router: Router, addr: SocketAddr) -> std::io::Result<()> {
 /// # Errors
 ///
 /// When the server fails.
-pub async fn serve_on(
+pub(crate) async fn serve_on(
     listener: TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -180,7 +179,7 @@ pub async fn serve_on(
 
 /// Serves on an already bound listener until `shutdown` resolves, enforcing `limits`
 /// per connection. HTTP/1.1 only. On shutdown: stops accepting, ends the SSE streams,
-/// lets in-flight requests finish (at most [`DRAIN_TIMEOUT`]), then returns.
+/// lets in-flight requests finish (at most `DRAIN_TIMEOUT`), then returns.
 ///
 /// # Errors
 ///
