@@ -139,10 +139,7 @@ async fn class_cardinality_is_bounded() {
     );
     assert_eq!(s.class_overflow, 200 - 16);
     let err = r
-        .patch_config(&helixrouter::RouterConfigPatch {
-            max_classes: Some(32),
-            ..Default::default()
-        })
+        .update_config(|c| c.max_classes = 32)
         .expect_err("fixed at construction");
     assert_eq!(err.violations()[0].field, "max_classes");
     r.shutdown().await;

@@ -7,9 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::work::{decision_of, decisions_of, occupy_pool};
-use helixrouter::{
-    DecisionSource, Rejected, Router, RouterConfig, RouterConfigPatch, Strategy, WorkHint,
-};
+use helixrouter::{DecisionSource, Rejected, Router, RouterConfig, Strategy, WorkHint};
 
 fn cfg(parallelism: usize, queue_cap: usize, admission: bool) -> RouterConfig {
     RouterConfig {
@@ -208,23 +206,19 @@ async fn the_log_holds_at_most_its_cap_in_total_and_the_cap_is_not_live_patchabl
     assert_eq!(router.recent_decisions(usize::MAX).len(), 10);
 
     let err = router
-        .patch_config(&RouterConfigPatch {
-            decision_log_cap: Some(20),
-            ..RouterConfigPatch::default()
-        })
+        .update_config(|c| c.decision_log_cap = 20)
         .expect_err("a running router cannot resize its log");
     let fields: Vec<_> = err.violations().iter().map(|v| v.field).collect();
     assert_eq!(fields, ["decision_log_cap"], "{err}");
     assert_eq!(router.config().decision_log_cap, 10, "nothing applied");
     // The same value (e.g. a full config posted back) is fine.
-    let same = RouterConfigPatch {
-        decision_log_cap: Some(10),
-        batch_max_size: Some(4),
-        ..RouterConfigPatch::default()
+    let same = |c: &mut RouterConfig| {
+        c.decision_log_cap = 10;
+        c.batch_max_size = 4;
     };
     assert_eq!(
         router
-            .patch_config(&same)
+            .update_config(same)
             .expect("unchanged cap")
             .batch_max_size,
         4

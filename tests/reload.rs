@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{bounded, router};
-use helixrouter::config::{RouterConfig, RouterConfigPatch};
+use helixrouter::config::RouterConfig;
 use helixrouter::router::Router;
 use helixrouter::router::reload;
 
@@ -92,11 +92,8 @@ async fn valid_patches_apply_and_invalid_or_missing_files_keep_the_config() {
     stays(&r, &fixed, "deleted file").await;
 
     // Meanwhile the config moves on by another route (e.g. the API).
-    let api = RouterConfigPatch {
-        batch_max_size: Some(4),
-        ..RouterConfigPatch::default()
-    };
-    r.patch_config(&api).expect("api patch");
+    let api = |c: &mut RouterConfig| c.batch_max_size = 4;
+    r.update_config(api).expect("api change");
     let moved = r.config();
     stays(&r, &moved, "still deleted").await;
 
@@ -106,7 +103,7 @@ async fn valid_patches_apply_and_invalid_or_missing_files_keep_the_config() {
     assert_eq!(r.config(), fixed);
 
     // Unchanged content is applied once, not on every poll.
-    r.patch_config(&api).expect("api patch");
+    r.update_config(api).expect("api change");
     stays(&r, &moved, "same content is not re-applied").await;
 
     // The watcher ends with the router.

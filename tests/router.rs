@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use helixrouter::config::{RouterConfig, RouterConfigPatch};
+use helixrouter::config::RouterConfig;
 use helixrouter::router::{Rejected, Router, WorkHint};
 use helixrouter::simulator::{Simulator, SimulatorConfig};
 use helixrouter::strategies::execute_job;
@@ -87,13 +87,12 @@ async fn conservation_under_10k_concurrent_submits_with_concurrent_patches() {
         let r = router.clone();
         tokio::spawn(async move {
             for i in 0..200usize {
-                let p = RouterConfigPatch {
-                    cpu_parallelism: Some(1 + i % 3),
-                    cpu_queue_cap: Some(16 + (i % 4) * 16),
-                    batch_max_size: Some(2 + i % 7),
-                    ..Default::default()
-                };
-                r.patch_config(&p).unwrap();
+                r.update_config(|c| {
+                    c.cpu_parallelism = 1 + i % 3;
+                    c.cpu_queue_cap = 16 + (i % 4) * 16;
+                    c.batch_max_size = 2 + i % 7;
+                })
+                .unwrap();
                 assert_conserved(&r);
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
@@ -286,19 +285,9 @@ async fn observed_concurrency(router: &Router) -> usize {
 async fn resizing_cpu_parallelism_changes_observed_concurrency() {
     let router = Router::new(cfg(2, 64));
     assert_eq!(observed_concurrency(&router).await, 2);
-    router
-        .patch_config(&RouterConfigPatch {
-            cpu_parallelism: Some(4),
-            ..Default::default()
-        })
-        .unwrap();
+    router.update_config(|c| c.cpu_parallelism = 4).unwrap();
     assert_eq!(observed_concurrency(&router).await, 4);
-    router
-        .patch_config(&RouterConfigPatch {
-            cpu_parallelism: Some(1),
-            ..Default::default()
-        })
-        .unwrap();
+    router.update_config(|c| c.cpu_parallelism = 1).unwrap();
     assert_eq!(observed_concurrency(&router).await, 1);
     let s = router.stats();
     assert_eq!(s.cpu_parallelism, 1);

@@ -34,8 +34,11 @@ macro_rules! config_struct {
             $( $(#[$doc])* pub $field: $ty, )+
         }
 
-        /// A sparse update of [`RouterConfig`]: only the `Some` fields change.
-        /// Unknown JSON fields are rejected.
+        /// A sparse update of [`RouterConfig`] in its JSON form (the HTTP `PATCH
+        /// /api/config` body, the watched config file): only the fields present change;
+        /// unknown fields are rejected. Built with [`RouterConfigPatch::from_json`] or
+        /// serde; from Rust code, change a running router's config with
+        /// `Router::update_config` instead.
         ///
         /// # Examples
         ///
@@ -48,7 +51,7 @@ macro_rules! config_struct {
         #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
         #[serde(deny_unknown_fields)]
         pub struct RouterConfigPatch {
-            $( $(#[$doc])* #[serde(default, skip_serializing_if = "Option::is_none")] pub $field: Option<$ty>, )+
+            $( $(#[$doc])* #[serde(default, skip_serializing_if = "Option::is_none")] pub(crate) $field: Option<$ty>, )+
         }
 
         impl RouterConfigPatch {

@@ -100,8 +100,45 @@ impl Router {
         Ok(cfg)
     }
 
-    /// Applies a sparse patch to the current config, validates the result and installs
-    /// it whole; returns the merged config.
+    /// Changes the config: `change` edits a copy of the current config, which is
+    /// validated and installed whole; returns it. Concurrent changes (this, `set_config`,
+    /// `patch_config`, a reloaded file) never interleave.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] naming each broken field, and each field a running
+    /// router cannot change (`decision_log_cap`, `max_classes`);
+    /// nothing is applied.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use helixrouter::{Router, RouterConfig};
+    /// let router = Router::new(RouterConfig::default());
+    /// let cfg = router.update_config(|c| c.batch_max_size = 16).expect("valid");
+    /// assert_eq!(router.config().batch_max_size, 16);
+    /// assert!(router.update_config(|c| c.cpu_parallelism = 0).is_err());
+    /// assert_eq!(router.config(), cfg, "nothing applied");
+    /// router.shutdown().await;
+    /// # }
+    /// ```
+    pub fn update_config(
+        &self,
+        change: impl FnOnce(&mut RouterConfig),
+    ) -> Result<RouterConfig, ConfigError> {
+        let _w = lock(&self.inner.config_write);
+        let mut next = RouterConfig::clone(&self.inner.configured.load());
+        change(&mut next);
+        next.validate()?;
+        self.inner.check_live(&next)?;
+        self.inner.install(next.clone());
+        Ok(next)
+    }
+
+    /// Applies a sparse patch (the JSON form of a change) to the current config,
+    /// validates the result and installs it whole; returns the merged config.
     ///
     /// # Errors
     ///
