@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::job::{Exec, QueuedJob, Shed};
+use super::job::{Exec, QueuedJob, ShedCause};
 use crate::policy::admission::{self, Admit, QueuedWork};
 
 /// A unit of work for the pool: one job, or one whole batch.
@@ -117,10 +117,12 @@ struct Scratch {
 /// Handle to the pool; cheap to clone.
 #[derive(Clone)]
 pub(crate) struct CpuPool {
-    inner: Arc<Inner>,
+    inner: Arc<Shared>,
 }
 
-struct Inner {
+/// What the pool handle and its worker threads share: the queue and running set under
+/// one lock, and gauges mirrored from them for lock-free reads.
+struct Shared {
     state: Mutex<State>,
     work: Condvar,
     idle: Condvar,
@@ -149,7 +151,7 @@ impl std::fmt::Debug for CpuPool {
 
 impl CpuPool {
     pub(crate) fn new(parallelism: usize, queue_cap: usize, nice: u8) -> Self {
-        let inner = Arc::new(Inner {
+        let inner = Arc::new(Shared {
             state: Mutex::new(State {
                 queue: VecDeque::with_capacity(queue_cap.min(4096)),
                 running: Vec::new(),
@@ -325,7 +327,7 @@ impl CpuPool {
         self.inner.work.notify_one();
         // Shed outside the lock: each records its outcome and answers its caller.
         for t in evicted {
-            t.finish(Exec::Shed(Shed::Evicted));
+            t.finish(Exec::Shed(ShedCause::Evicted));
         }
         Ok(())
     }
@@ -412,7 +414,8 @@ impl CpuPool {
                 self.inner.busy.fetch_sub(1, Relaxed);
                 self.inner.shed_in_queue.fetch_add(1, Relaxed);
                 drop(st);
-                q.task.finish(Exec::Shed(Shed::Late { run_ns: q.est_ns }));
+                q.task
+                    .finish(Exec::Shed(ShedCause::Late { run_ns: q.est_ns }));
                 st = self.lock();
                 continue;
             }
@@ -502,12 +505,12 @@ fn lower_priority(nice: u8) {
     }
 }
 
-impl From<PoolReject> for Shed {
+impl From<PoolReject> for ShedCause {
     fn from(why: PoolReject) -> Self {
         match why {
-            PoolReject::QueueFull => Shed::QueueFull,
-            PoolReject::Unmeetable { estimated_ns } => Shed::Unmeetable { estimated_ns },
-            PoolReject::Closed => Shed::Closed,
+            PoolReject::QueueFull => ShedCause::QueueFull,
+            PoolReject::Unmeetable { estimated_ns } => ShedCause::Unmeetable { estimated_ns },
+            PoolReject::Closed => ShedCause::Closed,
         }
     }
 }

@@ -19,7 +19,7 @@ use super::batch::{self, BatchEntry, BatchLimits};
 use super::classes::{ClassEntry, ClassId};
 use super::cpu_pool::PoolTask;
 use super::hint::WorkHint;
-use super::job::{Exec, QueuedJob, Shed, Timing};
+use super::job::{Exec, QueuedJob, ShedCause, Timing};
 use super::route::Route;
 use super::{Inner, Rejected, Router};
 use crate::config::RouterConfig;
@@ -245,7 +245,7 @@ impl Router {
         let probe = || class.is_some_and(|c| c.take_probe());
         if let Err((why, task)) = inner.pool.try_submit(task, admission, probe) {
             drop(task);
-            let shed = Shed::from(why);
+            let shed = ShedCause::from(why);
             inner.log_decision(hint, Strategy::Drop, shed.source(), &timing, route.busy);
             inner.record_routing_shed(Strategy::CpuPool, &timing, route.sample);
             return Err(shed.rejected(Strategy::CpuPool, timing.elapsed_ns(), timing.budget_ms));
@@ -294,7 +294,7 @@ impl Router {
             }
             Err(entry) => {
                 drop(entry);
-                let shed = Shed::QueueFull;
+                let shed = ShedCause::QueueFull;
                 inner.log_decision(hint, Strategy::Drop, shed.source(), &timing, route.busy);
                 inner.record_routing_shed(Strategy::Batch, &timing, route.sample);
                 return Err(shed.rejected(Strategy::Batch, timing.elapsed_ns(), timing.budget_ms));
@@ -361,7 +361,7 @@ impl Router {
         let learned = entries.iter().all(|e| e.learned);
         let inner = Arc::clone(&self.inner);
         let job = Box::new(move |exec: Exec, _probe: bool, done: &mut dyn FnMut()| {
-            if let Exec::Shed(Shed::Unmeetable { .. }) = exec {
+            if let Exec::Shed(ShedCause::Unmeetable { .. }) = exec {
                 for e in entries {
                     inner.pool_alone(e, admission);
                 }
@@ -371,7 +371,7 @@ impl Router {
             for e in entries {
                 let member = match exec {
                     Exec::Run if Instant::now() >= e.deadline => {
-                        Exec::Shed(Shed::Late { run_ns: e.est_ns })
+                        Exec::Shed(ShedCause::Late { run_ns: e.est_ns })
                     }
                     other => other,
                 };
@@ -391,7 +391,7 @@ impl Router {
         };
         // A batch is never a probe: its members' classes learn from their own runs.
         if let Err((why, task)) = self.inner.pool.try_submit(task, admission, || false) {
-            task.finish(Exec::Shed(Shed::from(why)));
+            task.finish(Exec::Shed(ShedCause::from(why)));
         }
     }
 }
@@ -455,7 +455,7 @@ impl Inner {
             job: e.job,
         };
         if let Err((why, task)) = self.pool.try_submit(task, admission, || false) {
-            task.finish(Exec::Shed(Shed::from(why)));
+            task.finish(Exec::Shed(ShedCause::from(why)));
         }
     }
 }

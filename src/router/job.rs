@@ -24,12 +24,12 @@ pub(crate) enum Exec {
     /// Run it.
     Run,
     /// Shed it, for this reason.
-    Shed(Shed),
+    Shed(ShedCause),
 }
 
 /// Why a queued job was shed after it was admitted (or why a batch was refused).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Shed {
+pub(crate) enum ShedCause {
     /// It can no longer finish by its deadline: `run_ns` is its expected run time from
     /// now (the pool's observed speed applied), `0` when the deadline already passed.
     Late { run_ns: u64 },
@@ -44,7 +44,7 @@ pub(crate) enum Shed {
     Closed,
 }
 
-impl Shed {
+impl ShedCause {
     /// What the caller of a job routed to `strategy`, `elapsed_ns` after it was
     /// submitted, is told.
     pub(crate) fn rejected(self, strategy: Strategy, elapsed_ns: u64, budget_ms: u64) -> Rejected {
@@ -53,19 +53,19 @@ impl Shed {
             budget_ms,
         };
         match self {
-            Shed::Late { run_ns } => estimate(run_ns),
-            Shed::Unmeetable { estimated_ns } => estimate(estimated_ns),
-            Shed::Evicted => Rejected::Evicted { budget_ms },
-            Shed::QueueFull => Rejected::QueueFull { strategy },
-            Shed::Closed => Rejected::ShuttingDown,
+            ShedCause::Late { run_ns } => estimate(run_ns),
+            ShedCause::Unmeetable { estimated_ns } => estimate(estimated_ns),
+            ShedCause::Evicted => Rejected::Evicted { budget_ms },
+            ShedCause::QueueFull => Rejected::QueueFull { strategy },
+            ShedCause::Closed => Rejected::ShuttingDown,
         }
     }
 
     /// The decision-feed source of a job shed after it was queued, for this reason.
     pub(crate) fn queued_source(self) -> DecisionSource {
         match self {
-            Shed::Evicted => DecisionSource::Evicted,
-            Shed::Late { .. } => DecisionSource::Expired,
+            ShedCause::Evicted => DecisionSource::Evicted,
+            ShedCause::Late { .. } => DecisionSource::Expired,
             other => other.source(),
         }
     }
@@ -73,9 +73,9 @@ impl Shed {
     /// The decision-feed source of a job shed at routing time for this reason.
     pub(crate) fn source(self) -> DecisionSource {
         match self {
-            Shed::QueueFull => DecisionSource::QueueFull,
-            Shed::Closed => DecisionSource::Shutdown,
-            Shed::Late { .. } | Shed::Evicted | Shed::Unmeetable { .. } => {
+            ShedCause::QueueFull => DecisionSource::QueueFull,
+            ShedCause::Closed => DecisionSource::Shutdown,
+            ShedCause::Late { .. } | ShedCause::Evicted | ShedCause::Unmeetable { .. } => {
                 DecisionSource::Admission
             }
         }
