@@ -168,11 +168,7 @@ impl Router {
         }
         let ttl = self.inner.configured.load().external_pressure_ttl_ms as f64 / 1e3;
         let now = self.inner.epoch.elapsed().as_secs_f64();
-        let mut p = lock(&self.inner.pressure);
-        p.set_external(pressure, now, ttl);
-        self.inner
-            .pressure_score
-            .store(p.last().score.to_bits(), Relaxed);
+        self.inner.pressure.set_external(pressure, now, ttl);
         Ok(())
     }
 
@@ -345,7 +341,7 @@ impl Inner {
         let fixed = [
             (
                 "decision_log_cap",
-                self.log.capacity(),
+                self.feed.capacity(),
                 next.decision_log_cap,
             ),
             ("max_classes", self.classes.capacity(), next.max_classes),
@@ -392,12 +388,7 @@ impl Inner {
         let now = Instant::now();
         let (submitted, completed, dropped, _) = self.totals();
         let late = super::stripes::sum(&self.stripes, |s| &s.late);
-        // Clear the subscriber flag only if nobody subscribed while we looked; a lost
-        // race costs at most one tick of decisions for a brand-new subscriber.
-        let generation = self.subscriptions.load(Relaxed);
-        if self.decisions.receiver_count() == 0 && self.subscriptions.load(Relaxed) == generation {
-            self.has_subscribers.store(false, Relaxed);
-        }
+        self.feed.refresh_listening();
         let (par, cap, _) = self.pool.shape();
         let this = TickCounters {
             at: now,
@@ -416,9 +407,8 @@ impl Inner {
             late: late.saturating_sub(prev.late),
             dt_secs: now.duration_since(prev.at).as_secs_f64(),
         };
-        let mut p = lock(&self.pressure);
-        let snap = p.tick(inputs, self.epoch.elapsed().as_secs_f64());
-        self.pressure_score.store(snap.score.to_bits(), Relaxed);
+        self.pressure
+            .tick(inputs, self.epoch.elapsed().as_secs_f64());
     }
 }
 

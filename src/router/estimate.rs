@@ -143,7 +143,7 @@ impl Router {
             pool_idle: inner.pool.busy() < inner.effective.load().cpu_parallelism,
             requests_shed: entry.requests_shed.load(Relaxed),
             units,
-            pressure: f64::from_bits(inner.pressure_score.load(Relaxed)),
+            pressure: inner.pressure.score(),
         }
     }
 

@@ -16,9 +16,11 @@ mod decision_log;
 mod dispatch;
 mod error;
 mod estimate;
+mod feed;
 mod hint;
 mod job;
 mod learning;
+mod pressure;
 mod record;
 pub mod reload;
 #[cfg(feature = "remote")]
@@ -35,15 +37,15 @@ use arc_swap::ArcSwap;
 use tokio::sync::broadcast;
 
 use crate::config::{ConfigError, RouterConfig};
-use crate::metrics::PressureTracker;
 use crate::neural_router::{NeuralRouter, NeuralSnapshot, WeightsError};
 use crate::types::RoutingDecision;
 
 use batch::Batcher;
 use classes::ClassTable;
 use cpu_pool::CpuPool;
-use decision_log::DecisionLog;
+use feed::Feed;
 use learning::Learning;
+use pressure::Pressure;
 use stripes::{STRIPES, Stripe};
 
 pub use crate::autoscaler::{Forecast, Recommendation};
@@ -58,9 +60,6 @@ pub use estimate::{ClassEstimate, REQUEST_TRUST_SAMPLES};
 pub use hint::WorkHint;
 pub use learning::{neural_config, warm_learner};
 pub use stats::{RouterStats, StrategyStats};
-
-/// Capacity of the decision broadcast; a subscriber lagging further skips ahead.
-pub(crate) const DECISION_CHANNEL_CAP: usize = 1_024;
 
 pub(crate) use crate::sync::lock;
 
@@ -90,35 +89,27 @@ pub(crate) struct Inner {
     pub(crate) pool: CpuPool,
     /// Batch queues; pushed by `run`, drained by the flusher and by full batches.
     pub(crate) batcher: Batcher,
+    /// Tallies that are not per-thread (spawned backlog, batch flushes).
     pub(crate) counters: Counters,
     /// Hot-path counters and latency windows, one stripe per thread group.
     pub(crate) stripes: Box<[Stripe]>,
-    /// The last decisions, `decision_log_cap` of them; written by `log_decision`.
-    pub(crate) log: DecisionLog,
+    /// The decision log and the broadcast feed; written by `log_decision`.
+    pub(crate) feed: Feed,
     /// Work classes (`max_classes` and the overflow class): learned costs, counters.
     pub(crate) classes: ClassTable,
-    /// Set when someone subscribes to decisions; refreshed from the receiver count by
-    /// the ticker, so the hot path never takes the broadcast's lock to ask.
-    pub(crate) has_subscribers: AtomicBool,
-    /// Bumped by every `subscribe_decisions` (lets the ticker detect a racing subscribe).
-    pub(crate) subscriptions: AtomicU64,
-    /// The next feed position (`RoutingDecision::seq`, from 1): taken by each broadcast
-    /// decision while it is sent, so positions reach every receiver in order; raised
-    /// past the routed total by each `subscribe_decisions`. Locked only while someone
-    /// listens (the broadcast locks its own queue then too).
-    pub(crate) feed_seq: Mutex<u64>,
-    /// Written by the ticker and `set_external_pressure`.
-    pub(crate) pressure: Mutex<PressureTracker>,
-    /// `pressure.score` as f64 bits, published for lock-free reads.
-    pub(crate) pressure_score: AtomicU64,
-    pub(crate) decisions: broadcast::Sender<RoutingDecision>,
+    /// The pressure score: written by the ticker and `set_external_pressure`.
+    pub(crate) pressure: Pressure,
     /// Set once by `shutdown`; new work is rejected after it.
     pub(crate) shutting_down: AtomicBool,
+    /// When the router was built (the ticks' and the autoscaler's clock).
     pub(crate) epoch: Instant,
     /// `epoch` on the hot path's clock (quanta).
     pub(crate) clock_epoch: quanta::Instant,
+    /// `epoch` as Unix milliseconds (the decision log's timestamps).
     pub(crate) epoch_unix_ms: u64,
+    /// The ticks' state: last tick's counters, the autoscaler, the adaptive threshold.
     pub(crate) control: Mutex<control::ControlState>,
+    /// The learner and its published policy.
     pub(crate) learning: Learning,
     /// The remote side, set once by `RouterBuilder::build` when remote is configured.
     #[cfg(feature = "remote")]
@@ -200,7 +191,6 @@ impl Router {
         learner: NeuralRouter,
     ) -> Result<Router, ConfigError> {
         cfg.validate()?;
-        let (decisions, _) = broadcast::channel(DECISION_CHANNEL_CAP);
         let epoch_unix_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
@@ -209,14 +199,9 @@ impl Router {
             batcher: Batcher::new(),
             counters: Counters::default(),
             stripes: (0..STRIPES).map(|_| Stripe::new()).collect(),
-            log: DecisionLog::new(cfg.decision_log_cap),
+            feed: Feed::new(cfg.decision_log_cap),
             classes: ClassTable::new(cfg.max_classes),
-            has_subscribers: AtomicBool::new(false),
-            subscriptions: AtomicU64::new(0),
-            feed_seq: Mutex::new(1),
-            pressure: Mutex::new(PressureTracker::default()),
-            pressure_score: AtomicU64::new(0f64.to_bits()),
-            decisions,
+            pressure: Pressure::new(),
             shutting_down: AtomicBool::new(false),
             epoch: Instant::now(),
             clock_epoch: quanta::Instant::now(),
@@ -247,14 +232,7 @@ impl Router {
     /// meanwhile are counted into the next positions, so a client that reconnects sees
     /// how many it missed.
     pub fn subscribe_decisions(&self) -> broadcast::Receiver<RoutingDecision> {
-        let rx = self.inner.decisions.subscribe();
-        self.inner.subscriptions.fetch_add(1, Relaxed);
-        {
-            let mut next = lock(&self.inner.feed_seq);
-            *next = (*next).max(self.inner.routed_total() + 1);
-        }
-        self.inner.has_subscribers.store(true, Relaxed);
-        rx
+        self.inner.feed.subscribe(self.inner.routed_total())
     }
 
     /// True once [`Router::shutdown`] has begun (new work is then rejected).
@@ -296,7 +274,7 @@ impl Router {
     pub fn recent_decisions(&self, limit: usize) -> Vec<RoutingDecision> {
         let classes = &self.inner.classes;
         self.inner
-            .log
+            .feed
             .recent(limit, |id| classes.get(id).map(|c| c.name))
     }
 }

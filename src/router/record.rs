@@ -3,13 +3,12 @@
 //! learned cost, and the learner's sample). All hot-path writes are relaxed atomics on
 //! the calling thread's stripe, plus the class's own counters for classed work.
 
-use std::borrow::Cow;
 use std::sync::atomic::Ordering::Relaxed;
 
+use super::Inner;
 use super::hint::WorkHint;
 use super::job::Timing;
 use super::stripes::{self, Stripe, stripe_index};
-use super::{Inner, lock};
 use crate::neural_router::{Context, Outcome};
 use crate::types::{DecisionSource, RoutingDecision, Strategy};
 
@@ -97,14 +96,14 @@ impl Inner {
         timing: &Timing,
         busy: usize,
     ) {
-        let mut d = RoutingDecision {
+        let d = RoutingDecision {
             job_id: hint.id,
             kind: hint.kind,
             class: None,
             strategy,
             source,
             compute_cost: hint.compute_cost,
-            pressure: f64::from_bits(self.pressure_score.load(Relaxed)),
+            pressure: self.pressure.score(),
             cpu_busy: busy,
             timestamp_ms: self.epoch_unix_ms
                 + timing
@@ -113,18 +112,10 @@ impl Inner {
                     .as_millis() as u64,
             seq: None,
         };
-        self.log.push(&self.stripe().log_cursor, &d, timing.class);
-        if self.has_subscribers.load(Relaxed) {
-            // Only while someone listens: the broadcast takes a lock anyway.
-            d.class = timing
-                .class
-                .and_then(|id| self.classes.get(id))
-                .map(|c| Cow::Borrowed(c.name));
-            let mut next = lock(&self.feed_seq);
-            d.seq = Some(*next);
-            *next += 1;
-            let _ = self.decisions.send(d);
-        }
+        self.feed
+            .record(&self.stripe().log_cursor, d, timing.class, |id| {
+                self.classes.get(id).map(|c| c.name)
+            });
     }
 
     /// Records the end of a job that ran (or panicked): `run_ns` is its measured run

@@ -104,7 +104,7 @@ impl Inner {
             compute_cost: hint.compute_cost,
             scaling_potential: hint.scaling_potential,
             latency_budget_ms: hint.latency_budget_ms,
-            pressure: f64::from_bits(self.pressure_score.load(Relaxed)),
+            pressure: self.pressure.score(),
             queue_fill: self.pool.queued() as f64 / cfg.cpu_queue_cap.max(1) as f64,
         }
     }
@@ -157,7 +157,7 @@ impl Inner {
         if remote_finish > budget {
             return None;
         }
-        let pressure = f64::from_bits(self.pressure_score.load(Relaxed));
+        let pressure = self.pressure.score();
         let local_finish = self.pool.estimate_finish_ns(est.admit_ns);
         // `remote_finish <= budget` here, so a local finish over budget is covered by
         // "sooner there".

@@ -141,7 +141,7 @@ impl Router {
             in_flight: submitted.saturating_sub(completed + dropped + failed + cancelled),
             late,
             strategies,
-            pressure: super::lock(&inner.pressure).last(),
+            pressure: inner.pressure.snapshot(),
             cpu_busy: inner.pool.busy(),
             cpu_running: inner.pool.running(),
             cpu_queue_depth: inner.pool.queued(),
