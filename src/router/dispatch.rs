@@ -411,18 +411,29 @@ struct Costed<'a> {
 impl Inner {
     /// Resolves the hint's class and sets `hint.compute_cost` to the cost its model
     /// routes on (from the job's own facts: its hint, its size). Work with no class
-    /// keeps its hint as given.
-    #[inline]
+    /// keeps its hint as given (decided in place, so the unclassified hot path makes no
+    /// call).
+    #[inline(always)]
     fn cost(&self, hint: &mut WorkHint, cfg: &RouterConfig) -> Costed<'_> {
-        let Some(name) = hint.class else {
-            return Costed {
+        match hint.class {
+            None => Costed {
                 class: None,
                 entry: None,
                 admit_ns: hint.compute_cost,
                 unknown: false,
                 learned: false,
-            };
-        };
+            },
+            Some(name) => self.class_cost(name, hint, cfg),
+        }
+    }
+
+    /// [`Inner::cost`] for work of class `name`.
+    fn class_cost(
+        &self,
+        name: &'static str,
+        hint: &mut WorkHint,
+        cfg: &RouterConfig,
+    ) -> Costed<'_> {
         let (id, entry) = self.classes.resolve(name);
         let est = entry.estimate(hint.compute_cost, hint.units, cfg.enable_cost_learning);
         hint.compute_cost = est.policy_ns;
@@ -437,6 +448,7 @@ impl Inner {
 
     /// Sheds a job that arrived after shutdown began: counts it routed to `Drop`, logs
     /// and records the drop.
+    #[cold]
     fn shed_shutting_down(&self, hint: &WorkHint, timing: &Timing) -> Rejected {
         self.count_routed(Strategy::Drop, timing);
         self.log_decision(hint, Strategy::Drop, DecisionSource::Shutdown, timing, 0);
