@@ -1,12 +1,13 @@
 //! The control plane of the router: config changes applied whole to the live pool,
 //! the adaptive spawn threshold, external pressure, shutdown, and the background loops.
 
+use std::sync::Weak;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::config_cell::ConfigWrite;
 use super::{Inner, Router, lock};
 use crate::autoscaler::{Autoscaler, AutoscalerConfig, Observation, PoolSize, Recommendation};
 use crate::config::{ConfigError, RouterConfig, RouterConfigPatch};
@@ -83,7 +84,7 @@ impl Router {
     /// The configuration in force (as configured; see `stats().adaptive_spawn_threshold`
     /// for the adapted spawn threshold).
     pub fn config(&self) -> RouterConfig {
-        (**self.inner.configured.load()).clone()
+        RouterConfig::clone(&self.inner.config.configured())
     }
 
     /// Replaces the whole config after validating it; resizes the live pool.
@@ -93,10 +94,10 @@ impl Router {
     /// [`ConfigError::Invalid`] naming each broken field (including a changed
     /// `decision_log_cap`, which is fixed when the router is built); nothing is applied.
     pub fn set_config(&self, cfg: RouterConfig) -> Result<RouterConfig, ConfigError> {
-        let _w = lock(&self.inner.config_write);
+        let w = self.inner.config.write();
         cfg.validate()?;
         self.inner.check_live(&cfg)?;
-        self.inner.install(cfg.clone());
+        self.inner.install(&w, cfg.clone());
         Ok(cfg)
     }
 
@@ -128,12 +129,12 @@ impl Router {
         &self,
         change: impl FnOnce(&mut RouterConfig),
     ) -> Result<RouterConfig, ConfigError> {
-        let _w = lock(&self.inner.config_write);
-        let mut next = RouterConfig::clone(&self.inner.configured.load());
+        let w = self.inner.config.write();
+        let mut next = RouterConfig::clone(&w.current());
         change(&mut next);
         next.validate()?;
         self.inner.check_live(&next)?;
-        self.inner.install(next.clone());
+        self.inner.install(&w, next.clone());
         Ok(next)
     }
 
@@ -145,10 +146,10 @@ impl Router {
     /// [`ConfigError::Invalid`] naming each broken field (including a changed
     /// `decision_log_cap`, which is fixed when the router is built); nothing is applied.
     pub fn patch_config(&self, patch: &RouterConfigPatch) -> Result<RouterConfig, ConfigError> {
-        let _w = lock(&self.inner.config_write);
-        let next = self.inner.configured.load().apply(patch)?;
+        let w = self.inner.config.write();
+        let next = w.current().apply(patch)?;
         self.inner.check_live(&next)?;
-        self.inner.install(next.clone());
+        self.inner.install(&w, next.clone());
         Ok(next)
     }
 
@@ -166,7 +167,7 @@ impl Router {
                 pressure,
             )]));
         }
-        let ttl = self.inner.configured.load().external_pressure_ttl_ms as f64 / 1e3;
+        let ttl = self.inner.config.configured().external_pressure_ttl_ms as f64 / 1e3;
         let now = self.inner.epoch.elapsed().as_secs_f64();
         self.inner.pressure.set_external(pressure, now, ttl);
         Ok(())
@@ -177,18 +178,11 @@ impl Router {
     /// off the pool), and moves it back toward the configured value by the same step
     /// once the p95 is within budget. Returns the threshold in force.
     pub fn maybe_adapt_threshold(&self) -> u64 {
-        let _w = lock(&self.inner.config_write);
-        let cfg = self.inner.configured.load();
-        let current = self
-            .inner
-            .adaptive_spawn
-            .load(Relaxed)
-            .max(cfg.spawn_threshold);
+        let w = self.inner.config.write();
+        let cfg = w.current();
+        let current = w.adaptive_spawn(&cfg);
         if !cfg.enable_adaptive_threshold {
-            self.inner
-                .adaptive_spawn
-                .store(cfg.spawn_threshold, Relaxed);
-            self.inner.publish_effective(&cfg);
+            w.set_adaptive_spawn(cfg.spawn_threshold);
             return cfg.spawn_threshold;
         }
         let windows: Vec<_> = self
@@ -217,8 +211,7 @@ impl Router {
                 "adaptive spawn threshold moved"
             );
         }
-        self.inner.adaptive_spawn.store(next, Relaxed);
-        self.inner.publish_effective(&cfg);
+        w.set_adaptive_spawn(next);
         next
     }
 
@@ -230,7 +223,7 @@ impl Router {
     pub fn autoscale_tick(&self) -> Recommendation {
         let inner = &*self.inner;
         let now = inner.epoch.elapsed().as_secs_f64();
-        let cfg = inner.configured.load_full();
+        let cfg = inner.config.configured();
         let accepted = inner.pool.accepted();
         let service = inner.pool.service_secs();
         let mut ctl = lock(&inner.control);
@@ -302,7 +295,7 @@ impl Router {
             tracing::info!("router shutting down: draining in-flight work");
         }
         self.inner.batcher.wake.notify_one();
-        let cfg = self.inner.configured.load();
+        let cfg = self.inner.config.configured();
         for batch in self.inner.batcher.take_due(
             tokio::time::Instant::now(),
             Duration::ZERO,
@@ -364,24 +357,14 @@ impl Inner {
         }
     }
 
-    /// Installs a validated config: the live pool is resized and the effective config
-    /// (with the adaptive threshold) republished. Callers hold `config_write`.
-    pub(crate) fn install(&self, cfg: RouterConfig) {
+    /// Installs a validated config under the writers' lock `w`: the live pool is
+    /// resized, both configs republished, and the batch flusher woken (its delay may
+    /// have changed).
+    pub(crate) fn install(&self, w: &ConfigWrite<'_>, cfg: RouterConfig) {
         self.pool
             .resize(cfg.cpu_parallelism, cfg.cpu_queue_cap, cfg.cpu_pool_nice);
-        let adaptive = self.adaptive_spawn.load(Relaxed);
-        if adaptive < cfg.spawn_threshold || !cfg.enable_adaptive_threshold {
-            self.adaptive_spawn.store(cfg.spawn_threshold, Relaxed);
-        }
-        self.publish_effective(&cfg);
-        self.configured.store(Arc::new(cfg));
+        w.install(cfg);
         self.batcher.wake.notify_one();
-    }
-
-    pub(crate) fn publish_effective(&self, cfg: &RouterConfig) {
-        let mut eff = cfg.clone();
-        eff.spawn_threshold = self.adaptive_spawn.load(Relaxed).max(cfg.spawn_threshold);
-        self.effective.store(Arc::new(eff));
     }
 
     fn pressure_tick(&self) {
@@ -417,7 +400,7 @@ impl Inner {
 pub(crate) async fn batch_flusher(weak: Weak<Inner>) {
     loop {
         let Some(inner) = weak.upgrade() else { return };
-        let cfg = inner.configured.load_full();
+        let cfg = inner.config.configured();
         let delay = Duration::from_millis(cfg.batch_max_delay_ms);
         let due = inner.batcher.next_due(delay);
         let router = Router { inner };

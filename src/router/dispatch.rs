@@ -123,7 +123,7 @@ impl Router {
         let start = quanta::Instant::now();
         let mut hint = hint;
         let hint_ns = hint.compute_cost;
-        let cfg = inner.effective.load();
+        let cfg = inner.config.effective();
         let costed = inner.cost(&mut hint, &cfg);
         let timing = Timing {
             start,

@@ -128,7 +128,7 @@ impl Router {
             (None, _) => class_request,
         };
         let pool_finish_ns = cost.and_then(|(typical, _)| {
-            (typical >= inner.effective.load().spawn_threshold)
+            (typical >= inner.config.effective().spawn_threshold)
                 .then(|| inner.pool.estimate_finish_ns(typical))
         });
         ClassEstimate {
@@ -140,7 +140,7 @@ impl Router {
             request_ns: request.map(|r| r.0),
             request_p90_ns: request.map(|r| r.1),
             pool_finish_ns,
-            pool_idle: inner.pool.busy() < inner.effective.load().cpu_parallelism,
+            pool_idle: inner.pool.busy() < inner.config.effective().cpu_parallelism,
             requests_shed: entry.requests_shed.load(Relaxed),
             units,
             pressure: inner.pressure.score(),

@@ -10,6 +10,7 @@
 mod batch;
 mod builder;
 mod classes;
+mod config_cell;
 mod control;
 mod cpu_pool;
 mod decision_log;
@@ -33,7 +34,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use arc_swap::ArcSwap;
 use tokio::sync::broadcast;
 
 use crate::config::{ConfigError, RouterConfig};
@@ -42,6 +42,7 @@ use crate::types::RoutingDecision;
 
 use batch::Batcher;
 use classes::ClassTable;
+use config_cell::ConfigCell;
 use cpu_pool::CpuPool;
 use feed::Feed;
 use learning::Learning;
@@ -77,14 +78,8 @@ pub(crate) struct Counters {
 
 /// Shared state behind [`Router`].
 pub(crate) struct Inner {
-    /// What the operator configured (validated). Swapped whole by `set_config`/`patch_config`.
-    pub(crate) configured: ArcSwap<RouterConfig>,
-    /// `configured` with the adaptive spawn threshold applied; what the hot path loads.
-    pub(crate) effective: ArcSwap<RouterConfig>,
-    /// Serialises config writers so read-modify-write patches never interleave.
-    pub(crate) config_write: Mutex<()>,
-    /// Current adaptive spawn threshold (>= configured). Written by `maybe_adapt_threshold`.
-    pub(crate) adaptive_spawn: AtomicU64,
+    /// The configured and the effective config, and the adaptive spawn threshold.
+    pub(crate) config: ConfigCell,
     /// The CPU pool; resized by `install`, closed by `shutdown` and on drop.
     pub(crate) pool: CpuPool,
     /// Batch queues; pushed by `run`, drained by the flusher and by full batches.
@@ -206,14 +201,11 @@ impl Router {
             epoch: Instant::now(),
             clock_epoch: quanta::Instant::now(),
             epoch_unix_ms,
-            adaptive_spawn: AtomicU64::new(cfg.spawn_threshold),
             control: Mutex::new(control::ControlState::new(&cfg)),
             learning: Learning::new(learner),
             #[cfg(feature = "remote")]
             remote: std::sync::OnceLock::new(),
-            effective: ArcSwap::from_pointee(cfg.clone()),
-            configured: ArcSwap::from_pointee(cfg),
-            config_write: Mutex::new(()),
+            config: ConfigCell::new(cfg),
         });
         let router = Router { inner };
         router.spawn_background();
@@ -243,7 +235,7 @@ impl Router {
     /// The neural router's weights and learning figures.
     pub fn neural_snapshot(&self) -> NeuralSnapshot {
         let mut snap = lock(&self.inner.learning.learner).snapshot();
-        snap.warmed_up = snap.warmed_up && self.inner.configured.load().enable_neural;
+        snap.warmed_up = snap.warmed_up && self.inner.config.configured().enable_neural;
         snap
     }
 
@@ -263,7 +255,7 @@ impl Router {
     /// [`WeightsError`] for a missing, corrupt, truncated or mismatched file; the
     /// current learner is kept.
     pub fn load_weights(&self, path: &std::path::Path) -> Result<(), WeightsError> {
-        let cfg = learning::neural_config(&self.inner.configured.load());
+        let cfg = learning::neural_config(&self.inner.config.configured());
         let learner = NeuralRouter::load(path, cfg)?;
         self.inner.learning.replace(learner);
         Ok(())

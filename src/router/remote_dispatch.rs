@@ -162,7 +162,7 @@ impl Router {
             _ => return None,
         };
         let start = quanta::Instant::now();
-        let cfg = inner.effective.load();
+        let cfg = inner.config.effective();
         let route = inner.route_remote(&remote, hint, T::NAME, &cfg)?;
         drop(cfg);
         let body = serde_json::to_vec(task).ok()?;

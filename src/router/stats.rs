@@ -99,7 +99,7 @@ impl Router {
     /// conservation identity holds for every snapshot.
     pub fn stats(&self) -> RouterStats {
         let inner = &*self.inner;
-        let alpha = inner.configured.load().ema_alpha;
+        let alpha = inner.config.configured().ema_alpha;
         let per = |f: fn(&Stripe, usize) -> &AtomicU64, i: usize| -> u64 {
             inner.stripes.iter().map(|st| f(st, i).load(Relaxed)).sum()
         };
@@ -154,7 +154,7 @@ impl Router {
             batch_flushes_full: inner.counters.batch_flushes_full.load(Relaxed),
             batch_flushes_timer: inner.counters.batch_flushes_timer.load(Relaxed),
             learning_samples_skipped: inner.learning.skipped.load(Relaxed),
-            adaptive_spawn_threshold: inner.effective.load().spawn_threshold,
+            adaptive_spawn_threshold: inner.config.effective().spawn_threshold,
             shutting_down: inner.shutting_down.load(Relaxed),
             autoscaler: self.autoscaler_last(),
             classes: inner.classes.stats(),
