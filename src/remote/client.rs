@@ -13,10 +13,10 @@ use futures_util::StreamExt;
 use tokio::sync::oneshot;
 
 use super::protocol::{self, Heartbeat, Status};
-use super::stats::{RemoteStats, WorkerInfo};
 use super::{RemoteConfig, RemoteError};
 use crate::metrics::LatencyWindow;
 use crate::sync::lock;
+use crate::types::{RemoteStats, WorkerInfo};
 
 /// Jobs the stream holds at most; beyond, publishing fails and the work runs locally.
 const STREAM_MAX_MSGS: i64 = 100_000;

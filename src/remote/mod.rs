@@ -76,17 +76,16 @@ mod client;
 mod config;
 mod demo;
 pub(crate) mod protocol;
-mod stats;
 mod worker;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use crate::types::{RemoteStats, WorkerInfo};
 pub(crate) use client::{Remote, RemoteOutcome};
 pub use config::{NatsAuth, NatsConfig, RemoteConfig, WorkerConfig};
 pub use demo::DemoJob;
 pub use protocol::BadTaskName;
-pub use stats::{RemoteStats, WorkerInfo};
 pub use worker::{Worker, WorkerBuilder};
 
 /// Work that may run in another process: named, serialisable both ways.

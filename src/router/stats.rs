@@ -4,8 +4,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use serde::{Deserialize, Serialize};
 
-use super::Router;
 use super::stripes::{Stripe, sum};
+use super::{Inner, Router};
 use crate::metrics::{LatencySummary, LatencyWindow, PressureSnapshot};
 use crate::types::Strategy;
 
@@ -88,9 +88,9 @@ pub struct RouterStats {
     pub classes: Vec<super::ClassStats>,
     /// Lookups of class names beyond `max_classes`, which share the overflow class.
     pub class_overflow: u64,
-    /// The remote side, when the router was built with one.
-    #[cfg(feature = "remote")]
-    pub remote: Option<crate::remote::RemoteStats>,
+    /// The remote side, when the router was built with one (always `None` without
+    /// the `remote` feature; the field exists either way).
+    pub remote: Option<crate::types::RemoteStats>,
 }
 
 impl Router {
@@ -159,8 +159,19 @@ impl Router {
             autoscaler: self.autoscaler_last(),
             classes: inner.classes.stats(),
             class_overflow: inner.classes.overflowed(),
-            #[cfg(feature = "remote")]
-            remote: inner.remote.get().map(|r| r.stats()),
+            remote: remote_stats(inner),
         }
     }
+}
+
+/// The remote side's figures, when the router has one.
+#[cfg(feature = "remote")]
+fn remote_stats(inner: &Inner) -> Option<crate::types::RemoteStats> {
+    inner.remote.get().map(|r| r.stats())
+}
+
+/// Without the `remote` feature there is no remote side.
+#[cfg(not(feature = "remote"))]
+fn remote_stats(_: &Inner) -> Option<crate::types::RemoteStats> {
+    None
 }

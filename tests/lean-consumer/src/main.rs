@@ -23,6 +23,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if sum != (0..1_000u64).map(|i| i * 2).sum::<u64>() || stats.completed != 1_000 {
         return Err(format!("wrong results: sum {sum}, stats {stats:?}").into());
     }
+    // The stats have the same fields with or without features: no remote side here.
+    if stats.remote.is_some() {
+        return Err("a router without the remote feature reports a remote side".into());
+    }
     if report.abandoned != 0 {
         return Err(format!("shutdown abandoned {} jobs", report.abandoned).into());
     }
