@@ -1,11 +1,26 @@
 //! The router: a cheap-to-clone handle over shared state that decides, dispatches and
 //! records every unit of work.
 //!
-//! Per job: one config load (`arc_swap`), the decision (`Inner::route` in `route.rs`:
-//! pure policy, learned override, guards), dispatch with budget-aware admission
-//! (`dispatch.rs`), and relaxed-atomic bookkeeping (`record.rs`). Background tasks
-//! (batch flusher, pressure ticker, learner) hold weak references and stop with the
-//! router. The control plane (config changes, ticks, shutdown) is `control.rs`.
+//! Per job: one config load (`arc_swap`), the decision (`policy::decide` on the view
+//! `route.rs` gives it), dispatch with budget-aware admission (`dispatch.rs`), and
+//! relaxed-atomic bookkeeping (`record.rs`). Background tasks (batch flusher, pressure
+//! ticker, learner) hold weak references and stop with the router.
+//!
+//! `Router`'s methods live with their concern, one `impl Router` block per file:
+//!
+//! | file | methods |
+//! |---|---|
+//! | `mod.rs` | construction (`new`, `try_new`), `subscribe_decisions`, `recent_decisions`, `neural_snapshot`, weights, `is_shutting_down` |
+//! | `builder.rs` | `builder` and `RouterBuilder` (learner, remote, registered tasks) |
+//! | `dispatch.rs` | running work: `run`, `submit`, `submit_one` |
+//! | `remote_dispatch.rs` | `run_task` (feature `remote`) |
+//! | `control.rs` | the control plane: `config`, `set_config`, `update_config`, `patch_config`, `set_external_pressure`, the ticks, `shutdown` |
+//! | `estimate.rs` | what a layer in front reads and writes per request: `class_estimate(_for)`, `record_request(_for)`, request sheds |
+//! | `stats.rs` | `stats` |
+//!
+//! `Inner`, the state behind the handle, is in owned parts where an invariant spans
+//! fields: `ConfigCell` (`config_cell.rs`), `Feed` (`feed.rs`), `Pressure`
+//! (`pressure.rs`), the pool, the batcher, the class table and the learner.
 
 mod batch;
 mod builder;
