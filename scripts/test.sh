@@ -44,6 +44,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo clippy --locked -p helixrouter --no-default-features --lib -- -D warnings
 step "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+# The internal docs too: their links must resolve (the docs contributors read).
+RUSTDOCFLAGS="-D warnings" cargo doc -p helixrouter --no-deps --locked --all-features --document-private-items
 step "the router alone: default-features = false builds, pulls in no HTTP/CLI/harness crate, and runs"
 cargo build --locked -p helixrouter --no-default-features --lib
 heavy='^(axum|hyper|hyper-util|tower-http|prometheus|clap|tracing-subscriber|plotters|indicatif|rand_distr) '

@@ -1,10 +1,9 @@
 //! The autoscaler's pool-size rules, stated once: [`RouterConfig::validate`] checks its
 //! `autoscale_*` fields with them, and the autoscaler's own config
-//! ([`AutoscalerConfig::validate`] and [`AutoscalerConfig::sanitized`]) applies the same
+//! (`AutoscalerConfig::validate` and [`AutoscalerConfig::sanitized`]) applies the same
 //! ones to its fields.
 //!
 //! [`RouterConfig::validate`]: super::RouterConfig::validate
-//! [`AutoscalerConfig::validate`]: crate::autoscaler::AutoscalerConfig::validate
 //! [`AutoscalerConfig::sanitized`]: crate::autoscaler::AutoscalerConfig::sanitized
 
 /// Fewest observations the autoscaler's window holds: a trend needs two.

@@ -153,7 +153,7 @@ pub struct NeuralRouter {
     pub(super) avg_reward: f64,
     /// Per-kind statistics, slots as in [`KIND_NAMES`].
     pub(super) kinds: [KindAccum; KIND_SLOTS],
-    /// Source of the exploration draws of [`NeuralRouter::choose`] (the learning
+    /// Source of the exploration draws of `NeuralRouter::choose` (the learning
     /// tests' own choices; the router draws from a per-thread stream).
     #[cfg_attr(not(test), allow(dead_code))]
     rng: SplitMix64,

@@ -327,7 +327,7 @@ impl StrategyMask {
     }
 }
 
-/// A routing choice made by `Policy::choose` / [`NeuralRouter::choose`].
+/// A routing choice made by `Policy::choose` / `NeuralRouter::choose`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Choice {
     /// The strategy to run the job with.

@@ -35,7 +35,7 @@ const OFF_QUEUE_SCALING: usize = OFF_COST_SCALING + 2 * COST_BINS;
 /// slots, unclassified.
 const OFF_KIND: usize = OFF_QUEUE_SCALING + 2 * QUEUE_KNOTS.len();
 
-/// Length of the feature vector returned by [`features`].
+/// Length of the feature vector returned by `features`.
 pub(crate) const N_FEATURES: usize = OFF_KIND + KIND_SLOTS;
 /// Slot of unclassified work (user closures with no class).
 pub(super) const CUSTOM_SLOT: usize = KIND_SLOTS - 1;
@@ -111,7 +111,7 @@ pub(super) fn initial_weights() -> Weights {
     w
 }
 
-/// The sparse form of [`features`]: the 22 indices that can be non-zero and their
+/// The sparse form of `features`: the 22 indices that can be non-zero and their
 /// values. Built on the stack; the dense vector is never materialised on the hot path.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct ActiveFeatures {
@@ -255,7 +255,7 @@ pub(crate) fn features(ctx: &Context) -> [f64; N_FEATURES] {
     x
 }
 
-/// Human-readable names of the [`features`] entries, in order.
+/// Human-readable names of the `features` entries, in order.
 pub(crate) fn feature_names() -> Vec<String> {
     let mut names = Vec::with_capacity(N_FEATURES);
     names.push("bias".to_owned());
@@ -436,7 +436,7 @@ impl Policy {
     /// With probability epsilon (decided by the high 32 bits of `random`) it explores
     /// a uniformly drawn allowed strategy (low 32 bits) other than
     /// [`Strategy::Drop`] whose prediction is within [`EXPLORE_MARGIN`] of the best;
-    /// otherwise, or when no strategy qualifies, it exploits as [`Policy::best`] —
+    /// otherwise, or when no strategy qualifies, it exploits as `Policy::best` —
     /// which may return `Drop` when `Drop` is allowed. `None` only when
     /// `allowed` is empty. Allocation-free.
     pub(crate) fn choose(

@@ -47,7 +47,7 @@ fn evictions(base: &QueuedWork, suffix: &[(u64, u64)]) -> Vec<usize> {
     out
 }
 
-/// [`evictions`] with caller-provided scratch space, so the pool's admission does not
+/// `evictions` with caller-provided scratch space, so the pool's admission does not
 /// allocate: `heap` and `out` are cleared first; the result is left in `out`.
 /// O(n log n) in the length of `suffix`.
 pub(crate) fn evictions_into(

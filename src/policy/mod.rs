@@ -1,5 +1,6 @@
-//! The pure routing policy: the seed's decision tree, the guards that reroute work it
-//! would obviously hurt, and the pool's budget estimate (`admission`). No tokio, no
+//! The pure routing policy: the decision tree (`choose_strategy`), the decision that
+//! applies the learner and the guards to it (`decide`), the pool's admission verdicts
+//! (`admission`) and the per-job cost models (`cost`). No tokio, no
 //! allocation, no I/O, no clock: the runtime shell (`router`) feeds it what it measured.
 
 pub(crate) mod admission;

@@ -5,9 +5,10 @@
 //! string: a small cache keyed by the string's address gives the class id, checked
 //! against the entry's name (a short compare). A miss takes a lock once per distinct
 //! address of a name that has its own class; names beyond the cap share the overflow
-//! class and take the lock on every lookup (they are never cached). At most `max_classes` names get their own entry; any further name shares
-//! the overflow class (counted), so class names taken from user input cannot grow
-//! memory or metric cardinality.
+//! class and take the lock on every lookup (they are never cached). At most
+//! `max_classes` names get their own entry; any further name shares the overflow class
+//! (counted), so class names taken from user input cannot grow memory or metric
+//! cardinality.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};

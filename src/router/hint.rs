@@ -24,7 +24,10 @@ use crate::types::{Job, JobKind, JobProfile};
 pub struct WorkHint {
     /// Caller-chosen id, echoed in the decision feed.
     pub id: u64,
-    /// Estimated CPU time in nanoseconds.
+    /// The caller's estimate of CPU time in nanoseconds (0 = unknown). Work with a
+    /// class is routed on the class's model of it instead (the decision feed's
+    /// `compute_cost` is that estimate); the caller's hint is what the model learns
+    /// from.
     pub compute_cost: u64,
     /// How well the work amortises in a batch, in [0, 1].
     pub scaling_potential: f32,

@@ -66,7 +66,6 @@ use stripes::{STRIPES, Stripe};
 
 pub use crate::autoscaler::{Forecast, Recommendation};
 pub use crate::metrics::{LatencySummary, PressureSnapshot};
-/// The pure decision tree, also reachable here as the seed's API names it.
 pub use crate::policy::cost::CostModel;
 pub use builder::{BuildError, RouterBuilder};
 pub use classes::{ClassStats, OVERFLOW_CLASS, StrategyCount};
