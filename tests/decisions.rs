@@ -54,6 +54,12 @@ async fn admission_shed_is_recorded_as_drop_with_its_estimate() {
         s.submitted,
         s.completed + s.dropped + s.failed + s.in_flight
     );
+    // The pool counts the refusal by its reason.
+    assert_eq!(
+        (s.cpu_refused_estimate, s.cpu_refused_queue_full),
+        (1, 0),
+        "{s:?}"
+    );
     router.shutdown().await;
 }
 
@@ -90,6 +96,12 @@ async fn full_pool_queue_is_recorded_as_queue_full() {
     );
     assert_eq!(queued.await.expect("queued job"), Ok(2));
     assert!(blocker.await.expect("blocker"));
+    let s = router.stats();
+    assert_eq!(
+        (s.cpu_refused_queue_full, s.cpu_refused_estimate),
+        (1, 0),
+        "{s:?}"
+    );
     router.shutdown().await;
 }
 

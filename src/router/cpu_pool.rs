@@ -139,6 +139,10 @@ struct Shared {
     accepted: std::sync::atomic::AtomicU64,
     /// Queued tasks shed to make room for shorter ones with earlier deadlines.
     evicted: std::sync::atomic::AtomicU64,
+    /// Tasks refused at submission because `queue_cap` tasks were waiting.
+    refused_full: std::sync::atomic::AtomicU64,
+    /// Tasks refused at submission on admission's estimate (past their deadline).
+    refused_estimate: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for CpuPool {
@@ -173,6 +177,8 @@ impl CpuPool {
             shed_in_queue: AtomicUsize::new(0),
             accepted: std::sync::atomic::AtomicU64::new(0),
             evicted: std::sync::atomic::AtomicU64::new(0),
+            refused_full: std::sync::atomic::AtomicU64::new(0),
+            refused_estimate: std::sync::atomic::AtomicU64::new(0),
         });
         let pool = CpuPool { inner };
         pool.resize(parallelism, queue_cap, nice);
@@ -220,6 +226,15 @@ impl CpuPool {
     }
 
     /// Queued tasks evicted for shorter, earlier-deadline work since start.
+    /// Tasks refused at submission: (queue full, on admission's estimate). A batch
+    /// counts once.
+    pub(crate) fn refused(&self) -> (u64, u64) {
+        (
+            self.inner.refused_full.load(Relaxed),
+            self.inner.refused_estimate.load(Relaxed),
+        )
+    }
+
     pub(crate) fn evicted(&self) -> u64 {
         self.inner.evicted.load(Relaxed)
     }
@@ -292,6 +307,7 @@ impl CpuPool {
             return Err((PoolReject::Closed, task));
         }
         if st.queue.len() >= st.queue_cap {
+            self.inner.refused_full.fetch_add(1, Relaxed);
             return Err((PoolReject::QueueFull, task));
         }
         let (est_ns, raw_ns) = if task.learned {
@@ -307,6 +323,7 @@ impl CpuPool {
                 Ok(out) => evicted = out,
                 Err(_) if probe() => task.probe = true,
                 Err(estimated_ns) => {
+                    self.inner.refused_estimate.fetch_add(1, Relaxed);
                     return Err((PoolReject::Unmeetable { estimated_ns }, task));
                 }
             }

@@ -70,6 +70,12 @@ pub struct RouterStats {
     pub cpu_shed_in_queue: usize,
     /// Queued pool tasks shed to make room for shorter ones with earlier deadlines.
     pub cpu_evicted: u64,
+    /// Pool tasks refused at submission because the queue was full (a batch counts
+    /// once).
+    pub cpu_refused_queue_full: u64,
+    /// Pool tasks refused at submission because admission estimated they would finish
+    /// past their deadline (a batch counts once).
+    pub cpu_refused_estimate: u64,
     /// Jobs waiting in batch queues.
     pub batch_queue_depth: usize,
     /// Batches flushed because they were full.
@@ -150,6 +156,8 @@ impl Router {
             cpu_slowdown,
             cpu_shed_in_queue: inner.pool.shed_in_queue(),
             cpu_evicted: inner.pool.evicted(),
+            cpu_refused_queue_full: inner.pool.refused().0,
+            cpu_refused_estimate: inner.pool.refused().1,
             batch_queue_depth: inner.batcher.depth(),
             batch_flushes_full: inner.counters.batch_flushes_full.load(Relaxed),
             batch_flushes_timer: inner.counters.batch_flushes_timer.load(Relaxed),

@@ -82,7 +82,7 @@ fn gauge(v: f64, labels: Vec<LabelPair>) -> Metric {
 }
 
 /// The router's totals: (name, help, value) of unlabelled counters.
-fn totals(stats: &RouterStats) -> [(&'static str, &'static str, u64); 6] {
+fn totals(stats: &RouterStats) -> [(&'static str, &'static str, u64); 10] {
     [
         (
             "helix_submitted_total",
@@ -105,6 +105,26 @@ fn totals(stats: &RouterStats) -> [(&'static str, &'static str, u64); 6] {
             "helix_late_total",
             "Jobs completed over their latency budget.",
             stats.late,
+        ),
+        (
+            "helix_cpu_refused_queue_full_total",
+            "CPU pool tasks refused because its queue was full (a batch counts once).",
+            stats.cpu_refused_queue_full,
+        ),
+        (
+            "helix_cpu_refused_estimate_total",
+            "CPU pool tasks refused because admission estimated they would finish late.",
+            stats.cpu_refused_estimate,
+        ),
+        (
+            "helix_cpu_evicted_total",
+            "Queued CPU pool tasks evicted so tasks with earlier deadlines finish in time.",
+            stats.cpu_evicted,
+        ),
+        (
+            "helix_cpu_expired_total",
+            "Queued CPU pool tasks shed because they could no longer finish in time.",
+            stats.cpu_shed_in_queue as u64,
         ),
     ]
 }
