@@ -35,21 +35,7 @@ pub fn harness() -> &'static Harness {
 
 /// Sends one JSON request through the app; returns the status and the body.
 pub fn send(method: Method, uri: &str, body: &[u8]) -> (StatusCode, Bytes) {
-    let h = harness();
-    let req = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(body.to_vec()))
-        .expect("request");
-    h.rt.block_on(async {
-        let resp = h.app.clone().oneshot(req).await.expect("infallible");
-        let status = resp.status();
-        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
-            .await
-            .expect("response body");
-        (status, bytes)
-    })
+    send_raw(method, uri, true, body).expect("request")
 }
 
 /// Sends one request with any method and URI, as JSON (`json`) or with no content

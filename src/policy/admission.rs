@@ -96,8 +96,9 @@ pub(crate) enum Admit {
 }
 
 /// Admission's verdict on a newcomer whose place in the earliest-deadline-first queue
-/// leaves `base` ahead of it and `suffix` (itself first, then the queued tasks behind
-/// it, as `(estimated cost, time left until its deadline)`) from there on:
+/// leaves `base` ahead of it (its `own_ns` is ignored) and `suffix` (itself first, then
+/// the queued tasks behind it, as `(estimated cost, time left until its deadline)`)
+/// from there on:
 ///
 /// - a worker is free and nothing waits (`idle_slot`): queue it, whatever its estimate
 ///   says: it starts at once and its run is measured;

@@ -76,15 +76,12 @@ pub(crate) fn decide(
     }
     // Read at most once, and only when a decision needs it (not on the inline path).
     let mut backlog_ok = None;
-    let mut spawn_backlog_ok = |v: &mut dyn FnMut() -> u64| {
-        *backlog_ok.get_or_insert_with(|| v() <= SPAWN_BACKLOG_LIMIT_NS)
-    };
     if cfg.enable_neural
         && !unknown
         && !matches!(strategy, Strategy::Drop | Strategy::Inline)
         && view.learner_ready()
     {
-        let mask = safe_mask(cfg, p, spawn_backlog_ok(&mut || view.spawn_backlog_ns()));
+        let mask = safe_mask(cfg, p, spawn_backlog_ok(&mut backlog_ok, view));
         if let Some(pick) = view.learned(mask)
             && pick != strategy
         {
@@ -92,7 +89,7 @@ pub(crate) fn decide(
             source = DecisionSource::Neural;
         }
     }
-    if (strategy == Strategy::Spawn && !spawn_backlog_ok(&mut || view.spawn_backlog_ns()))
+    if (strategy == Strategy::Spawn && !spawn_backlog_ok(&mut backlog_ok, view))
         || (strategy == Strategy::Batch && !batch_fits_budget(cfg, p))
     {
         strategy = Strategy::CpuPool;
@@ -106,6 +103,13 @@ pub(crate) fn decide(
         busy,
         learn,
     }
+}
+
+/// True while the spawned backlog is within [`SPAWN_BACKLOG_LIMIT_NS`]; asks `view` on
+/// the first call only and keeps the answer in `seen`.
+#[inline]
+fn spawn_backlog_ok(seen: &mut Option<bool>, view: &mut impl View) -> bool {
+    *seen.get_or_insert_with(|| view.spawn_backlog_ns() <= SPAWN_BACKLOG_LIMIT_NS)
 }
 
 /// Strategies the learned policy may pick for this work without obviously blowing its

@@ -94,11 +94,7 @@ impl Router {
     /// [`ConfigError::Invalid`] naming each broken field (including a changed
     /// `decision_log_cap`, which is fixed when the router is built); nothing is applied.
     pub fn set_config(&self, cfg: RouterConfig) -> Result<RouterConfig, ConfigError> {
-        let w = self.inner.config.write();
-        cfg.validate()?;
-        self.inner.check_live(&cfg)?;
-        self.inner.install(&w, cfg.clone());
-        Ok(cfg)
+        self.update_config(|c| *c = cfg)
     }
 
     /// Changes the config: `change` edits a copy of the current config, which is
@@ -146,11 +142,7 @@ impl Router {
     /// [`ConfigError::Invalid`] naming each broken field (including a changed
     /// `decision_log_cap`, which is fixed when the router is built); nothing is applied.
     pub fn patch_config(&self, patch: &RouterConfigPatch) -> Result<RouterConfig, ConfigError> {
-        let w = self.inner.config.write();
-        let next = w.current().apply(patch)?;
-        self.inner.check_live(&next)?;
-        self.inner.install(&w, next.clone());
-        Ok(next)
+        self.update_config(|c| patch.merge_into(c))
     }
 
     /// Injects an upstream pressure signal in [0, 1]; it blends as `max(internal,
