@@ -243,3 +243,57 @@ async fn the_log_holds_at_most_its_cap_in_total_and_the_cap_is_not_live_patchabl
     assert!(huge.validate().is_err());
     router.shutdown().await;
 }
+
+/// Under 10× overload a shed job never runs: every job's closure ran exactly when the
+/// caller got its result, however it was shed (at routing, on admission's estimate,
+/// evicted or expired in the queue).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shed_jobs_never_run_under_tenfold_overload() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let router = Router::new(cfg(2, 256, true));
+    // 400 jobs of 1 ms, all at once, with a 20 ms budget: 2 workers finish ~40 in time.
+    let ran: Vec<Arc<AtomicBool>> = (0..400).map(|_| Arc::new(AtomicBool::new(false))).collect();
+    let handles: Vec<_> = ran
+        .iter()
+        .enumerate()
+        .map(|(i, flag)| {
+            let (r, flag) = (router.clone(), Arc::clone(flag));
+            tokio::spawn(async move {
+                r.run(
+                    WorkHint::new(i as u64 + 1, 1_000_000).budget_ms(20),
+                    move || {
+                        flag.store(true, Ordering::SeqCst);
+                        common::work::spin(Duration::from_millis(1))
+                    },
+                )
+                .await
+            })
+        })
+        .collect();
+    let (mut ok, mut shed) = (0, 0);
+    for (h, flag) in handles.into_iter().zip(&ran) {
+        let r = h.await.expect("job task");
+        let did_run = flag.load(Ordering::SeqCst);
+        match r {
+            Ok(_) => {
+                ok += 1;
+                assert!(did_run, "a job that answered Ok never ran");
+            }
+            Err(e) => {
+                shed += 1;
+                assert!(e.is_shed(), "{e:?}");
+                assert!(!did_run, "a job shed with {e:?} ran anyway");
+            }
+        }
+    }
+    assert!(
+        shed >= 200,
+        "10× overload sheds most jobs: {ok} ok, {shed} shed"
+    );
+    assert!(ok >= 20, "and still runs what fits: {ok} ok, {shed} shed");
+    let s = router.stats();
+    assert_eq!(s.dropped, shed);
+    assert_eq!(s.completed, ok);
+}

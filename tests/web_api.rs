@@ -282,6 +282,30 @@ async fn metrics_are_prometheus_text_with_the_named_families() {
         text.contains(r#"helix_job_duration_seconds_count{strategy="batch"} 2"#),
         "{text}"
     );
+    // The run-time ledger: one series per strategy and end, the pool's on-time work
+    // as /api/stats reports it.
+    assert!(
+        text.contains("# TYPE helix_work_seconds_total counter"),
+        "{text}"
+    );
+    let pool_on_time = r
+        .stats()
+        .strategies
+        .iter()
+        .find(|s| s.strategy == helixrouter::Strategy::CpuPool)
+        .map(|s| s.work.on_time_secs)
+        .expect("a cpu_pool row");
+    assert!(pool_on_time > 0.0, "the pool ran two jobs on time");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(r#"helix_work_seconds_total{strategy="cpu_pool",end="on_time"}"#))
+        .unwrap_or_else(|| panic!("no pool on-time work series in\n{text}"));
+    let shown: f64 = line
+        .rsplit(' ')
+        .next()
+        .and_then(|v| v.parse().ok())
+        .expect("a value");
+    assert_eq!(shown, pool_on_time, "{line}");
     assert!(
         !text.contains("_ms"),
         "no millisecond units in metric names"

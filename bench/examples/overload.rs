@@ -70,6 +70,9 @@ struct Args {
     /// Cores to use (Tokio workers, router pool, tower limit, capacity) [default: all].
     #[arg(long)]
     cores: Option<usize>,
+    /// Niceness (0..=19) of the router's CPU pool threads [default: the router's].
+    #[arg(long)]
+    pool_nice: Option<u8>,
     /// Use the classes' nominal costs instead of timing them.
     #[arg(long)]
     no_calibrate: bool,
@@ -97,6 +100,9 @@ fn main() -> ExitCode {
     if let Some(c) = args.cores {
         cfg.cores = c;
         cfg.router.cpu_parallelism = c;
+    }
+    if let Some(n) = args.pool_nice {
+        cfg.router.cpu_pool_nice = n;
     }
     if args.no_calibrate {
         cfg.calibrate_per_class = Duration::ZERO;

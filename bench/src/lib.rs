@@ -107,7 +107,7 @@ pub use hints::{HintScenario, JobHint};
 pub use report::{
     BarCheck, CostModelBar, ExecutorFigures, LoadStep, MachineInfo, OverloadReport, SizedLoad,
 };
-pub use runner::{GeneratorPriority, PROBE_PERIOD, ThreadCpu};
+pub use runner::{GENERATOR_TICK, GeneratorPriority, PROBE_PERIOD, ThreadCpu};
 pub use schedule::{Arrival, Schedule};
 pub use sizes::Workload;
 pub use stats::{ClassFigures, Outcome, Quantiles, Tally};

@@ -74,6 +74,11 @@ fn thread_ticks() -> Vec<(u64, String, u64)> {
     .collect()
 }
 
+/// `utime + stime` ticks of the calling thread (`/proc/thread-self/stat`).
+fn own_thread_ticks() -> Option<u64> {
+    stat_cpu_ticks(&std::fs::read_to_string("/proc/thread-self/stat").ok()?)
+}
+
 /// Busy ticks of the whole machine (user, nice, system, irq, softirq, steal) from
 /// `/proc/stat`, and this process's own ticks from `/proc/self/stat`.
 fn machine_and_self_ticks() -> Option<(u64, u64)> {
@@ -125,6 +130,10 @@ fn cpu_by_group(before: &[(u64, String, u64)], after: &[(u64, String, u64)]) -> 
 
 /// Period of the starvation probe's sleep.
 pub const PROBE_PERIOD: Duration = Duration::from_millis(1);
+/// The generator wakes at most once per tick and issues every arrival then due, so
+/// an arrival is issued up to one tick late (its lag, reported; latency still runs
+/// from the planned arrival).
+pub const GENERATOR_TICK: Duration = Duration::from_micros(100);
 /// Time between building a step and its first scheduled arrival.
 const LEAD_TIME: Duration = Duration::from_millis(20);
 /// How long to wait for abandoned jobs to return before giving up on them.
@@ -228,11 +237,16 @@ fn generate(
 ) -> Vec<u64> {
     let arrivals = &plan.schedule.arrivals;
     let mut lag_ns = Vec::with_capacity(arrivals.len());
+    let mut woke = Instant::now();
     for (idx, a) in arrivals.iter().enumerate() {
         let scheduled = t0 + Duration::from_nanos(a.at_ns);
         let now = Instant::now();
         if scheduled > now {
-            std::thread::sleep(scheduled - now);
+            // Sleep until the arrival is due, but wake at most once per tick: at tens of
+            // thousands of arrivals per second, one wake-up each would cost the
+            // generator (and the runtime it wakes) a large share of a core.
+            std::thread::sleep(scheduled.max(woke + GENERATOR_TICK) - now);
+            woke = Instant::now();
         }
         lag_ns.push(scheduled.elapsed().as_nanos() as u64);
         let Some(&class) = classes.get(usize::from(a.class)) else {
@@ -292,13 +306,17 @@ pub(crate) fn run_step(plan: &StepPlan<'_>) -> Result<StepRun, HarnessError> {
     let handle = rt.handle().clone();
     let gen_exec = exec.clone();
     let (classes, shared_ref) = (plan.classes, &shared);
-    let (lag_ns, generator_priority) = std::thread::scope(|scope| {
+    let (lag_ns, generator_priority, generator_ticks) = std::thread::scope(|scope| {
         let gen_thread = std::thread::Builder::new()
             .name("harness-generator".into())
             .spawn_scoped(scope, move || {
                 let prio = raise_priority();
+                let before = own_thread_ticks();
                 let lag = generate(&handle, &gen_exec, classes, plan, shared_ref, t0);
-                (lag, prio)
+                let used = own_thread_ticks()
+                    .zip(before)
+                    .map(|(a, b)| a.saturating_sub(b));
+                (lag, prio, used)
             })
             .map_err(|e| HarnessError::Generator(e.to_string()))?;
         gen_thread
@@ -319,7 +337,15 @@ pub(crate) fn run_step(plan: &StepPlan<'_>) -> Result<StepRun, HarnessError> {
     shared.abandon();
     wait_until(|| shared.done() >= n, Instant::now() + ABANDON_WAIT);
     let wall = t0.elapsed();
-    let thread_cpu = cpu_by_group(&ticks_before, &thread_ticks());
+    let mut thread_cpu = cpu_by_group(&ticks_before, &thread_ticks());
+    // The generator's thread has ended by now: it measured itself.
+    if let Some(t) = generator_ticks.filter(|&t| t > 0) {
+        thread_cpu.push(ThreadCpu {
+            group: "harness-generator".to_owned(),
+            threads: 1,
+            cpu_secs: t as f64 / USER_HZ,
+        });
+    }
     let foreign_cpu_secs = match (machine_before, machine_and_self_ticks()) {
         (Some((b0, m0)), Some((b1, m1))) => {
             Some(b1.saturating_sub(b0).saturating_sub(m1.saturating_sub(m0)) as f64 / USER_HZ)

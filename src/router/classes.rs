@@ -16,6 +16,7 @@ use std::sync::{Mutex, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
+use super::ledger::{WorkEnd, WorkLedger, WorkTime};
 use super::lock;
 use super::stripes::{STRIPES, stripe_index};
 use crate::metrics::LatencyWindow;
@@ -52,6 +53,7 @@ struct ClassStripe {
     failed: AtomicU64,
     late: AtomicU64,
     cancelled: AtomicU64,
+    work: WorkLedger,
 }
 
 /// Index of a class in its table.
@@ -346,6 +348,20 @@ impl ClassEntry {
         st.routed[from.index()].fetch_sub(1, Relaxed);
     }
 
+    /// Adds `run_ns` of run time that ended as `end`.
+    pub(crate) fn record_work(&self, end: WorkEnd, run_ns: u64) {
+        self.stripe().work.add(end, run_ns);
+    }
+
+    /// Run time of the class's jobs, by how they ended.
+    fn work(&self) -> WorkTime {
+        let mut w = WorkTime::default();
+        for st in self.stripes.iter() {
+            w.add(&st.work.snapshot());
+        }
+        w
+    }
+
     pub(crate) fn record_failed(&self) {
         self.stripe().failed.fetch_add(1, Relaxed);
     }
@@ -418,6 +434,7 @@ impl ClassEntry {
             failed: self.sum(|st| &st.failed),
             late: self.sum(|st| &st.late),
             cancelled: self.sum(|st| &st.cancelled),
+            work: self.work(),
             p50_us: (summary.count > 0).then_some(summary.p50_us),
             p99_us: (summary.count > 0).then_some(summary.p99_us),
         }
@@ -491,6 +508,8 @@ pub struct ClassStats {
     pub late: u64,
     /// Never run because the caller stopped waiting before it started.
     pub cancelled: u64,
+    /// Run time of the class's jobs by how they ended (on time, late, aborted).
+    pub work: WorkTime,
     /// Median end-to-end latency of completed work (µs).
     pub p50_us: Option<f64>,
     /// 99th percentile end-to-end latency (µs).

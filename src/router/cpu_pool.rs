@@ -73,6 +73,9 @@ struct State {
     next_worker: u64,
     /// Workers alive (threads that have not exited).
     live: usize,
+    /// Workers waiting for work on the condvar. A submission wakes one only when some
+    /// wait: under load every worker is busy, and a wake-up would be a wasted syscall.
+    sleepers: usize,
     /// Workers wanted; a worker above this exits after its current task.
     target: usize,
     /// Niceness new workers give themselves.
@@ -160,6 +163,7 @@ impl CpuPool {
                 queue: VecDeque::with_capacity(queue_cap.min(4096)),
                 running: Vec::new(),
                 live: 0,
+                sleepers: 0,
                 next_worker: 0,
                 target: 0,
                 nice: 0,
@@ -340,8 +344,11 @@ impl CpuPool {
         self.inner.queued.store(st.queue.len(), Relaxed);
         self.inner.busy.fetch_add(1, Relaxed);
         self.inner.accepted.fetch_add(1, Relaxed);
+        let wake = st.sleepers > 0;
         drop(st);
-        self.inner.work.notify_one();
+        if wake {
+            self.inner.work.notify_one();
+        }
         // Shed outside the lock: each records its outcome and answers its caller.
         for t in evicted {
             t.finish(Exec::Shed(ShedCause::Evicted));
@@ -420,7 +427,9 @@ impl CpuPool {
                 return;
             }
             let Some(q) = st.queue.pop_front() else {
+                st.sleepers += 1;
                 st = self.inner.work.wait(st).unwrap_or_else(|e| e.into_inner());
+                st.sleepers -= 1;
                 continue;
             };
             self.inner.queued.store(st.queue.len(), Relaxed);

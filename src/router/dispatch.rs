@@ -20,6 +20,7 @@ use super::classes::{ClassEntry, ClassId};
 use super::cpu_pool::PoolTask;
 use super::hint::WorkHint;
 use super::job::{Exec, QueuedJob, ShedCause, Timing};
+use super::record::Ended;
 use super::route::Route;
 use super::{Inner, Rejected, Router};
 use crate::config::RouterConfig;
@@ -31,16 +32,46 @@ use crate::types::{DecisionSource, Job, JobKind, Output, Strategy};
 type Reply<T> = oneshot::Receiver<Result<T, Rejected>>;
 
 /// Runs `work`, catching a panic; measures its run time (not its queueing) when the
-/// work has a class to learn from.
+/// work has a class to learn from, or when it runs off the caller's thread (`off`:
+/// spawned, pool, batch), where its CPU time is measured too, for the run-time ledger.
+/// Unmeasured (0), the run time is the job's latency and its CPU time its run time.
 #[inline]
-fn run_work<T, F: FnOnce() -> T>(work: F, timing: &Timing) -> (std::thread::Result<T>, u64) {
-    if timing.class.is_some() {
+fn run_work<T, F: FnOnce() -> T>(work: F, timing: &Timing, off: bool) -> Run<T> {
+    if off {
+        let cpu0 = cpu_time::ThreadTime::try_now().ok();
         let t0 = quanta::Instant::now();
         let r = catch_unwind(AssertUnwindSafe(work));
-        (r, t0.elapsed().as_nanos() as u64)
+        let run_ns = t0.elapsed().as_nanos() as u64;
+        let cpu_ns = cpu0
+            .and_then(|c| c.try_elapsed().ok())
+            .map_or(0, |d| d.as_nanos() as u64);
+        Run { r, run_ns, cpu_ns }
+    } else if timing.class.is_some() {
+        let t0 = quanta::Instant::now();
+        let r = catch_unwind(AssertUnwindSafe(work));
+        let run_ns = t0.elapsed().as_nanos() as u64;
+        Run {
+            r,
+            run_ns,
+            cpu_ns: 0,
+        }
     } else {
-        (catch_unwind(AssertUnwindSafe(work)), 0)
+        let r = catch_unwind(AssertUnwindSafe(work));
+        Run {
+            r,
+            run_ns: 0,
+            cpu_ns: 0,
+        }
     }
+}
+
+/// What [`run_work`] measured.
+struct Run<T> {
+    r: std::thread::Result<T>,
+    /// Wall time of the work, ns (0 = not measured).
+    run_ns: u64,
+    /// CPU time of the work's thread meanwhile, ns (0 = not measured).
+    cpu_ns: u64,
 }
 
 /// Held by a spawned task until it starts. Dropped unstarted (the caller went away and
@@ -150,8 +181,15 @@ impl Router {
         match route.strategy {
             Strategy::Inline => {
                 inner.log_decision(&hint, Strategy::Inline, route.source, &timing, route.busy);
-                let (r, run_ns) = run_work(work, &timing);
-                inner.finish(Strategy::Inline, &timing, r.is_ok(), run_ns, route.sample);
+                let Run { r, run_ns, cpu_ns } = run_work(work, &timing, false);
+                let end = Ended {
+                    ok: r.is_ok(),
+                    run_ns,
+                    cpu_ns,
+                    caller_gone: false,
+                    sample: route.sample,
+                };
+                inner.finish(Strategy::Inline, &timing, end);
                 r.map_err(|_| Rejected::Panicked)
             }
             Strategy::Spawn => {
@@ -202,9 +240,18 @@ impl Router {
         };
         let handle = tokio::spawn(async move {
             let inner = unstarted.start()?;
-            let (r, run_ns) = run_work(work, &timing);
+            let Run { r, run_ns, cpu_ns } = run_work(work, &timing, true);
             inner.counters.spawn_outstanding_ns.fetch_sub(est, Relaxed);
-            inner.finish(Strategy::Spawn, &timing, r.is_ok(), run_ns, sample);
+            // Whether its caller is still waiting is not known here (an aborted task
+            // whose work had started still runs it to the end): counted as delivered.
+            let end = Ended {
+                ok: r.is_ok(),
+                run_ns,
+                cpu_ns,
+                caller_gone: false,
+                sample,
+            };
+            inner.finish(Strategy::Spawn, &timing, end);
             Some(r.map_err(|_| Rejected::Panicked))
         });
         // Dropping this future before the task starts aborts it: it never runs.
@@ -329,9 +376,16 @@ impl Router {
                     return false;
                 }
                 Exec::Run => {
-                    let (r, run_ns) = run_work(work, &timing);
+                    let Run { r, run_ns, cpu_ns } = run_work(work, &timing, true);
                     ran();
-                    inner.finish(strategy, &timing, r.is_ok(), run_ns, sample);
+                    let end = Ended {
+                        ok: r.is_ok(),
+                        run_ns,
+                        cpu_ns,
+                        caller_gone: tx.is_closed(),
+                        sample,
+                    };
+                    inner.finish(strategy, &timing, end);
                     r.map_err(|_| Rejected::Panicked)
                 }
                 Exec::Shed(why) => {

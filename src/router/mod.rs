@@ -36,6 +36,7 @@ mod feed;
 mod hint;
 mod job;
 mod learning;
+mod ledger;
 mod pressure;
 mod record;
 pub mod reload;
@@ -74,6 +75,7 @@ pub use error::Rejected;
 pub use estimate::{ClassEstimate, REQUEST_TRUST_SAMPLES};
 pub use hint::WorkHint;
 pub use learning::{neural_config, warm_learner};
+pub use ledger::WorkTime;
 pub use stats::{RouterStats, StrategyStats};
 
 pub(crate) use crate::sync::lock;

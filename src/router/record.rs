@@ -8,9 +8,24 @@ use std::sync::atomic::Ordering::Relaxed;
 use super::Inner;
 use super::hint::WorkHint;
 use super::job::Timing;
+use super::ledger::WorkEnd;
 use super::stripes::{self, Stripe, stripe_index};
 use crate::neural_router::{Context, Outcome};
 use crate::types::{DecisionSource, RoutingDecision, Strategy};
+
+/// How a job that ran ended, as its dispatch path saw it.
+pub(crate) struct Ended {
+    /// It returned (did not panic).
+    pub(crate) ok: bool,
+    /// Its measured run time, ns (0 = not measured).
+    pub(crate) run_ns: u64,
+    /// The CPU time its thread spent on it, ns (0 = not measured).
+    pub(crate) cpu_ns: u64,
+    /// Its result reached no one: the caller had stopped waiting.
+    pub(crate) caller_gone: bool,
+    /// The learner's sample, when this job is one.
+    pub(crate) sample: Option<Context>,
+}
 
 impl Inner {
     /// The calling thread's stripe.
@@ -118,25 +133,35 @@ impl Inner {
             });
     }
 
-    /// Records the end of a job that ran (or panicked): `run_ns` is its measured run
-    /// time (0 when the work has no class).
+    /// Records the end of a job that ran (or panicked). The ledger counts its CPU time
+    /// where measured (work off the caller's thread), else its run time, else (for
+    /// unclassed inline work, measured by nothing else) its latency.
     #[inline]
-    pub(crate) fn finish(
-        &self,
-        strategy: Strategy,
-        timing: &Timing,
-        ok: bool,
-        run_ns: u64,
-        sample: Option<Context>,
-    ) {
+    pub(crate) fn finish(&self, strategy: Strategy, timing: &Timing, end: Ended) {
+        let Ended {
+            ok,
+            run_ns,
+            cpu_ns,
+            caller_gone,
+            sample,
+        } = end;
         let class = timing.class.and_then(|id| self.classes.get(id));
+        let now = quanta::Instant::now();
+        let ns = now.saturating_duration_since(timing.start).as_nanos() as u64;
+        let late = ns > timing.budget_ns;
+        let work_ns = [cpu_ns, run_ns, ns]
+            .into_iter()
+            .find(|&x| x > 0)
+            .unwrap_or(0);
+        let work_end = WorkEnd::of(ok, late, caller_gone);
+        let stripe = self.stripe();
+        stripe.work[strategy.index()].add(work_end, work_ns);
+        if let Some(c) = class {
+            c.record_work(work_end, work_ns);
+        }
         let outcome = if ok {
-            let now = quanta::Instant::now();
-            let ns = now.saturating_duration_since(timing.start).as_nanos() as u64;
             let at = now.saturating_duration_since(self.clock_epoch).as_nanos() as u64;
-            let stripe = self.stripe();
             stripe.latency[strategy.index()].record(ns, at);
-            let late = ns > timing.budget_ns;
             if late {
                 stripe.late.fetch_add(1, Relaxed);
             }
@@ -146,7 +171,7 @@ impl Inner {
             }
             Outcome::Completed { latency_ns: ns }
         } else {
-            self.stripe().failed[strategy.index()].fetch_add(1, Relaxed);
+            stripe.failed[strategy.index()].fetch_add(1, Relaxed);
             if let Some(c) = class {
                 c.record_failed();
             }

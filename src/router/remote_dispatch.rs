@@ -11,6 +11,7 @@ use tokio::sync::oneshot;
 
 use super::hint::WorkHint;
 use super::job::Timing;
+use super::record::Ended;
 use super::route::RemoteRoute;
 use super::{Inner, Rejected, Router};
 use crate::remote::{Remote, RemoteOutcome, RemoteTask, protocol::Status};
@@ -247,8 +248,14 @@ impl Router {
         let (result, ending) = map_reply(reply, name, total_ns, timing.budget_ms);
         match ending {
             Ending::Finished { ok, run_ns } => {
-                self.inner
-                    .finish(Strategy::Remote, &timing, ok, run_ns, None);
+                let end = Ended {
+                    ok,
+                    run_ns,
+                    cpu_ns: 0,
+                    caller_gone: false,
+                    sample: None,
+                };
+                self.inner.finish(Strategy::Remote, &timing, end);
             }
             Ending::Dropped => self.inner.record_drop(Strategy::Remote, &timing, None),
         }

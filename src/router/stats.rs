@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use serde::{Deserialize, Serialize};
 
+use super::ledger::WorkTime;
 use super::stripes::{Stripe, sum};
 use super::{Inner, Router};
 use crate::metrics::{LatencySummary, LatencyWindow, PressureSnapshot};
@@ -27,6 +28,8 @@ pub struct StrategyStats {
     pub cancelled: u64,
     /// Latency of completed jobs.
     pub latency: LatencySummary,
+    /// Run time of its jobs by how they ended (for `Remote`, as the workers reported).
+    pub work: WorkTime,
 }
 
 /// A point-in-time snapshot.
@@ -50,6 +53,9 @@ pub struct RouterStats {
     pub in_flight: u64,
     /// Completed jobs that finished over their latency budget.
     pub late: u64,
+    /// Run time of all jobs by how they ended, summed over the strategies: the share
+    /// wasted on late or aborted work is `work.wasted_share()`.
+    pub work: WorkTime,
     /// Per strategy, in [`Strategy::ALL`] order.
     pub strategies: Vec<StrategyStats>,
     /// Pressure and its components.
@@ -127,6 +133,10 @@ impl Router {
                     cancelled: per(|st, i| &st.cancelled[i], i),
                     routed: per(|st, i| &st.routed[i], i),
                     latency,
+                    work: inner.stripes.iter().fold(WorkTime::default(), |mut w, st| {
+                        w.add(&st.work[i].snapshot());
+                        w
+                    }),
                 }
             })
             .collect();
@@ -135,6 +145,10 @@ impl Router {
         let failed: u64 = strategies.iter().map(|s| s.failed).sum();
         let cancelled: u64 = strategies.iter().map(|s| s.cancelled).sum();
         let late = sum(&inner.stripes, |st| &st.late);
+        let work = strategies.iter().fold(WorkTime::default(), |mut w, s| {
+            w.add(&s.work);
+            w
+        });
         let submitted: u64 = strategies.iter().map(|s| s.routed).sum();
         let (cpu_parallelism, cpu_queue_cap, cpu_slowdown) = inner.pool.shape();
         RouterStats {
@@ -146,6 +160,7 @@ impl Router {
             cancelled,
             in_flight: submitted.saturating_sub(completed + dropped + failed + cancelled),
             late,
+            work,
             strategies,
             pressure: inner.pressure.snapshot(),
             cpu_busy: inner.pool.busy(),

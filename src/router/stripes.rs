@@ -5,6 +5,7 @@
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
+use super::ledger::WorkLedger;
 use crate::metrics::LatencyWindow;
 use crate::types::Strategy;
 
@@ -28,6 +29,8 @@ pub(crate) struct Stripe {
     pub(crate) cancelled: [AtomicU64; Strategy::COUNT],
     /// Completed over budget (all strategies).
     pub(crate) late: AtomicU64,
+    /// Run time per strategy, by how the work ended.
+    pub(crate) work: [WorkLedger; Strategy::COUNT],
     /// Latency per strategy; a window's count is that strategy's completions.
     pub(crate) latency: [LatencyWindow; Strategy::COUNT],
     /// This stripe's block of decision-log slots (see `DecisionLog::push`).
@@ -42,6 +45,7 @@ impl Stripe {
             failed: Default::default(),
             cancelled: Default::default(),
             late: AtomicU64::new(0),
+            work: Default::default(),
             latency: std::array::from_fn(|_| LatencyWindow::default()),
             log_cursor: AtomicU64::new(0),
         }

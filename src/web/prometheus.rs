@@ -11,7 +11,7 @@ use prometheus::{Encoder, TextEncoder};
 
 use crate::metrics::{BUCKET_BOUNDS_SECS, LatencySummary, WINDOW};
 use crate::policy::cost::MISMATCH_FACTOR;
-use crate::router::{ClassStats, RouterStats, StrategyStats};
+use crate::router::{ClassStats, RouterStats, StrategyStats, WorkTime};
 use crate::types::Strategy;
 
 /// Learner figures exported beside the router's.
@@ -139,6 +139,53 @@ fn routed_family(stats: &RouterStats) -> MetricFamily {
             .strategies
             .iter()
             .map(|s| counter(s.routed as f64, label(s.strategy)))
+            .collect(),
+    )
+}
+
+/// The ledger's three ends as label values, with the figure each picks.
+fn work_ends(w: &WorkTime) -> [(&'static str, f64); 3] {
+    [
+        ("on_time", w.on_time_secs),
+        ("late", w.late_secs),
+        ("aborted", w.aborted_secs),
+    ]
+}
+
+/// `helix_work_seconds_total`: run time of jobs by strategy and how they ended.
+fn work_family(stats: &RouterStats) -> MetricFamily {
+    family(
+        "helix_work_seconds_total",
+        "Run time of jobs, by strategy and how they ended (on_time; late and aborted are wasted).",
+        MetricType::COUNTER,
+        stats
+            .strategies
+            .iter()
+            .flat_map(|s| {
+                work_ends(&s.work).into_iter().map(move |(end, v)| {
+                    counter(
+                        v,
+                        vec![pair("strategy", s.strategy.as_str()), pair("end", end)],
+                    )
+                })
+            })
+            .collect(),
+    )
+}
+
+/// `helix_class_work_seconds_total`: run time of jobs by work class and how they ended.
+fn class_work_family(classes: &[ClassStats]) -> MetricFamily {
+    family(
+        "helix_class_work_seconds_total",
+        "Run time of jobs, by work class and how they ended (on_time; late and aborted are wasted).",
+        MetricType::COUNTER,
+        classes
+            .iter()
+            .flat_map(|c| {
+                work_ends(&c.work)
+                    .into_iter()
+                    .map(move |(end, v)| counter(v, vec![pair("class", &c.name), pair("end", end)]))
+            })
             .collect(),
     )
 }
@@ -403,6 +450,7 @@ fn class_families(stats: &RouterStats) -> Vec<MetricFamily> {
         })
         .collect();
     fams.push(class_routed_family(classes));
+    fams.push(class_work_family(classes));
     fams.extend(class_gauges().into_iter().map(|(name, help, pick)| {
         let ms = classes
             .iter()
@@ -560,6 +608,7 @@ pub(crate) fn render(
         .map(|(name, help, v)| scalar_counter(name, help, v))
         .collect();
     fams.push(routed_family(stats));
+    fams.push(work_family(stats));
     fams.extend(latency_families(stats));
     fams.extend(
         levels(stats, neural)

@@ -165,6 +165,8 @@ function readTotals(page) {
       failed: t("total-failed"),
       cancelled: t("total-cancelled"),
       in_flight: t("total-in-flight"),
+      work_detail: t("work-detail"),
+      work_wasted: t("work-wasted"),
     };
   });
 }
@@ -348,6 +350,14 @@ async function main() {
         const identity = r.submitted - r.completed - r.dropped - r.failed - r.cancelled;
         if (r.in_flight !== identity) problems.push(`in flight ${r.in_flight} != submitted - ended ${identity}`);
         if (after.submitted <= before.submitted) problems.push("the live load is not running (submitted did not grow)");
+        // The wasted run time tile: its total run time lies between the snapshots'.
+        const runTotal = (s) => s.work.on_time_secs + s.work.late_secs + s.work.aborted_secs;
+        const m = /of ([0-9.]+) s$/.exec(shown.work_detail);
+        if (!m) problems.push(`wasted run time detail "${shown.work_detail}" has no total`);
+        else if (!(runTotal(before) - 0.05 <= Number(m[1]) && Number(m[1]) <= runTotal(after) + 0.05)) {
+          problems.push(`run time shown ${m[1]} s is not within ${runTotal(before)}..${runTotal(after)} s`);
+        }
+        if (!/%$/.test(shown.work_wasted)) problems.push(`wasted share "${shown.work_wasted}" is not a percentage`);
         if (!problems.length) return;
         if (attempt >= 1) throw new Error(problems.join("; "));
       }

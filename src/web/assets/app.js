@@ -191,6 +191,10 @@
     setText("pct-failed", (s.submitted ? fmtPct(s.failed / s.submitted, 2) : "—") + " of submitted");
     setText("pct-late", (s.completed ? fmtPct(s.late / s.completed) : "—") + " of completed");
     setText("pct-cancelled", (s.submitted ? fmtPct(s.cancelled / s.submitted, 2) : "—") + " of submitted");
+    var w = s.work || {};
+    var workTotal = (w.on_time_secs || 0) + (w.late_secs || 0) + (w.aborted_secs || 0);
+    setText("work-wasted", workTotal > 0 ? fmtPct(((w.late_secs || 0) + (w.aborted_secs || 0)) / workTotal) : "—");
+    setText("work-detail", (w.late_secs || 0).toFixed(1) + " s late · " + (w.aborted_secs || 0).toFixed(1) + " s aborted of " + workTotal.toFixed(1) + " s");
     setText("uptime", fmtUptime(s.uptime_secs));
     $("shutting-down").hidden = !s.shutting_down;
 
