@@ -33,8 +33,8 @@ struct Args {
     /// Arrival window per (load, executor) step, seconds [default: 2, or 0.5 with --quick].
     #[arg(long)]
     secs_per_step: Option<f64>,
-    /// Offered loads as multiples of the measured capacity [default: 0.5,1,2,4, or 1,4
-    /// with --quick].
+    /// Offered loads as multiples of the measured capacity [default: 0.5,1,2,4,6,10, or
+    /// 1,4 with --quick].
     #[arg(long, value_delimiter = ',')]
     loads: Option<Vec<f64>>,
     /// Base seed of the arrival schedules.

@@ -17,7 +17,10 @@
 //!    fresh multi-threaded Tokio runtime with `cores` workers.
 //! 3. **Generator.** A dedicated thread issues each arrival at its planned time with
 //!    `Runtime::spawn`, whatever the executor does, and records how late it issued it
-//!    (its lag). It asks for `SCHED_FIFO` priority (else the highest nice level, else
+//!    (its lag). It wakes at most once per [`GENERATOR_TICK`] (200 µs) and issues every
+//!    arrival then due, so an arrival is issued up to a tick late: at 10× (35,000
+//!    arrivals a second) one wake-up per arrival cost the generator and the runtime it
+//!    wakes about 0.4 of the 2 cores, for every executor alike; ticks cost 0.1. It asks for `SCHED_FIFO` priority (else the highest nice level, else
 //!    nothing; see [`GeneratorPriority`]) so that it keeps time while the executor
 //!    saturates the cores; the priority it got is in the report. A job's latency runs
 //!    from its *planned* arrival, so nothing an executor causes (a starved runtime, a
@@ -29,7 +32,12 @@
 //! 5. **Starvation.** A task on the same runtime sleeps 1 ms in a loop and records how
 //!    late it wakes ([`PROBE_PERIOD`]); the same probe on an idle runtime is the
 //!    reference (Tokio's timer ticks in whole milliseconds, so idle lateness is not 0).
-//! 6. **Limit.** From the schedule and the measured costs (per job: × the job's size
+//! 6. **Work.** Each run reports its on-time work in cores (the measured cost of its
+//!    on-time jobs over the arrival window: [`ExecutorFigures::on_time_work_cores`])
+//!    and where the step's core-seconds went ([`CoreSeconds`]: on-time and late work,
+//!    the rest of the process, the generator, other processes, idle), from `/proc` and
+//!    the jobs' outcomes; HelixRouter's runs carry the router's own run-time ledger.
+//! 7. **Limit.** From the schedule and the measured costs (per job: × the job's size
 //!    factor in the sized workload), [`bound::goodput_bound`] gives an upper bound on
 //!    the on-time jobs any executor could reach on these cores, and a feasible count a
 //!    clairvoyant scheduler does reach (see [`bound`]).
@@ -105,9 +113,12 @@ pub use error::HarnessError;
 pub use executor::ExecutorKind;
 pub use hints::{HintScenario, JobHint};
 pub use report::{
-    BarCheck, CostModelBar, ExecutorFigures, LoadStep, MachineInfo, OverloadReport, SizedLoad,
+    BarCheck, CoreSeconds, CostModelBar, ExecutorFigures, LoadStep, MachineInfo, OverloadReport,
+    SizedLoad,
 };
-pub use runner::{GENERATOR_TICK, GeneratorPriority, PROBE_PERIOD, ThreadCpu};
+pub use runner::{
+    GENERATOR_GROUP, GENERATOR_TICK, GeneratorPriority, MachineCpu, PROBE_PERIOD, ThreadCpu,
+};
 pub use schedule::{Arrival, Schedule};
 pub use sizes::Workload;
 pub use stats::{ClassFigures, Outcome, Quantiles, Tally};
@@ -117,7 +128,8 @@ pub use workload::{JobClass, Mix, WorkKind};
 use helixrouter::config::{RouterConfig, available_cores};
 
 /// Everything a harness run needs. [`HarnessConfig::default`] is the full run of the
-/// issue: 2 s per step at 0.5×, 1×, 2×, 4× with every executor and exact hints.
+/// issue: 2 s per step at 0.5×, 1×, 2×, 4×, 6× and 10× with every executor and exact
+/// hints.
 #[derive(Debug, Clone)]
 pub struct HarnessConfig {
     /// Arrival window per (load, executor) step, seconds (> 0).
@@ -156,7 +168,7 @@ impl Default for HarnessConfig {
         let cores = available_cores();
         HarnessConfig {
             secs_per_step: 2.0,
-            loads: vec![0.5, 1.0, 2.0, 4.0],
+            loads: vec![0.5, 1.0, 2.0, 4.0, 6.0, 10.0],
             seed: 7,
             executors: ExecutorKind::EVERY.to_vec(),
             hints: vec![HintScenario::Exact],

@@ -70,6 +70,52 @@ impl MachineInfo {
     }
 }
 
+/// Where the core-seconds of one step (cores × wall, from the first arrival to the end
+/// of the drain) went, in CPU seconds. `on_time_work + late_work + executor_other +
+/// generator` is this process's CPU; with `foreign` and `idle` it is what the machine
+/// had (up to the kernel's 10 ms tick accounting).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CoreSeconds {
+    /// Cores × wall time of the step.
+    pub available: f64,
+    /// Measured cost of the jobs that finished within their budget.
+    pub on_time_work: f64,
+    /// Measured cost of the jobs that finished over their budget (wasted).
+    pub late_work: f64,
+    /// The rest of the process's CPU, outside the generator: the executor's own cost
+    /// (routing, queueing, shedding, waking threads), the harness's per-job tasks, work
+    /// that ran but was lost (aborted, unfinished), and any gap between a job's
+    /// calibrated cost and what it took this time.
+    pub executor_other: f64,
+    /// The arrival generator's thread (the same for every executor).
+    pub generator: f64,
+    /// Other processes and the hypervisor's steal.
+    pub foreign: f64,
+    /// CPU time no one used.
+    pub idle: f64,
+}
+
+impl CoreSeconds {
+    /// The breakdown of a step: `work` is the measured cost of its on-time and late
+    /// jobs, `generator` its generator thread's CPU.
+    pub(crate) fn of(
+        cpu: crate::runner::MachineCpu,
+        available: f64,
+        (on_time_work, late_work): (f64, f64),
+        generator: f64,
+    ) -> CoreSeconds {
+        CoreSeconds {
+            available,
+            on_time_work,
+            late_work,
+            executor_other: (cpu.process_secs - generator - on_time_work - late_work).max(0.0),
+            generator,
+            foreign: cpu.foreign_secs,
+            idle: cpu.idle_secs,
+        }
+    }
+}
+
 /// One executor on one load step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExecutorFigures {
@@ -107,9 +153,15 @@ pub struct ExecutorFigures {
     /// CPU used per thread group of this process from the first arrival to the end of
     /// the drain (Linux; empty elsewhere), busiest first.
     pub thread_cpu: Vec<ThreadCpu>,
-    /// CPU seconds other processes (and hypervisor steal) used during the step (Linux):
-    /// what this run had to share the cores with.
-    pub foreign_cpu_secs: Option<f64>,
+    /// CPU seconds of on-time work per second of the arrival window: the measured cost
+    /// of each job that finished within its budget (its class's measured cost, × its
+    /// size factor in the sized workload), summed, over the window. The useful work
+    /// the cores did, in cores.
+    #[serde(default)]
+    pub on_time_work_cores: f64,
+    /// Where the step's core-seconds went (Linux; `None` elsewhere).
+    #[serde(default)]
+    pub core_seconds: Option<CoreSeconds>,
     /// Wall time of the step (arrival window + drain), s.
     pub wall_secs: f64,
     /// HelixRouter's own stats at the end of the step.
@@ -319,7 +371,8 @@ mod tests {
             generator_lag_us: Quantiles::default(),
             generator_priority: GeneratorPriority::Normal,
             thread_cpu: Vec::new(),
-            foreign_cpu_secs: None,
+            on_time_work_cores: 0.0,
+            core_seconds: None,
             wall_secs: 1.0,
             router: None,
         }

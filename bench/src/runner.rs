@@ -74,14 +74,28 @@ fn thread_ticks() -> Vec<(u64, String, u64)> {
     .collect()
 }
 
-/// `utime + stime` ticks of the calling thread (`/proc/thread-self/stat`).
-fn own_thread_ticks() -> Option<u64> {
-    stat_cpu_ticks(&std::fs::read_to_string("/proc/thread-self/stat").ok()?)
+/// CPU time of the calling thread, ns (the first field of
+/// `/proc/thread-self/schedstat`: the kernel's exact run time, not 10 ms ticks).
+fn own_thread_cpu_ns() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
-/// Busy ticks of the whole machine (user, nice, system, irq, softirq, steal) from
-/// `/proc/stat`, and this process's own ticks from `/proc/self/stat`.
-fn machine_and_self_ticks() -> Option<(u64, u64)> {
+/// Ticks of the whole machine, busy (user, nice, system, irq, softirq, steal) and idle
+/// (idle, iowait), from `/proc/stat`, and this process's own ticks (every thread it
+/// ever had) from `/proc/self/stat`.
+#[derive(Debug, Clone, Copy)]
+struct Ticks {
+    busy: u64,
+    idle: u64,
+    mine: u64,
+}
+
+fn machine_and_self_ticks() -> Option<Ticks> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
     let cpu = stat.lines().next()?.strip_prefix("cpu ")?;
     let f: Vec<u64> = cpu
@@ -89,12 +103,34 @@ fn machine_and_self_ticks() -> Option<(u64, u64)> {
         .filter_map(|x| x.parse().ok())
         .collect();
     // user nice system idle iowait irq softirq steal ...
-    let busy = [0, 1, 2, 5, 6, 7]
-        .iter()
-        .map(|&i| f.get(i).copied().unwrap_or(0))
-        .sum();
+    let field = |i: usize| f.get(i).copied().unwrap_or(0);
+    let busy = [0, 1, 2, 5, 6, 7].into_iter().map(field).sum();
+    let idle = field(3) + field(4);
     let mine = stat_cpu_ticks(&std::fs::read_to_string("/proc/self/stat").ok()?)?;
-    Some((busy, mine))
+    Some(Ticks { busy, idle, mine })
+}
+
+/// What the machine did during a step, in CPU seconds (Linux).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MachineCpu {
+    /// CPU this process used (every thread, including the generator).
+    pub process_secs: f64,
+    /// CPU other processes (and the hypervisor's steal) used.
+    pub foreign_secs: f64,
+    /// CPU time no one used.
+    pub idle_secs: f64,
+}
+
+impl MachineCpu {
+    fn between(a: Ticks, b: Ticks) -> MachineCpu {
+        let secs = |t: u64| t as f64 / USER_HZ;
+        let mine = b.mine.saturating_sub(a.mine);
+        MachineCpu {
+            process_secs: secs(mine),
+            foreign_secs: secs(b.busy.saturating_sub(a.busy).saturating_sub(mine)),
+            idle_secs: secs(b.idle.saturating_sub(a.idle)),
+        }
+    }
 }
 
 /// CPU used per thread group between two [`thread_ticks`] snapshots (threads born
@@ -128,12 +164,14 @@ fn cpu_by_group(before: &[(u64, String, u64)], after: &[(u64, String, u64)]) -> 
     groups
 }
 
+/// The generator thread's name, and its group in [`ThreadCpu`].
+pub const GENERATOR_GROUP: &str = "harness-generator";
 /// Period of the starvation probe's sleep.
 pub const PROBE_PERIOD: Duration = Duration::from_millis(1);
 /// The generator wakes at most once per tick and issues every arrival then due, so
 /// an arrival is issued up to one tick late (its lag, reported; latency still runs
 /// from the planned arrival).
-pub const GENERATOR_TICK: Duration = Duration::from_micros(100);
+pub const GENERATOR_TICK: Duration = Duration::from_micros(200);
 /// Time between building a step and its first scheduled arrival.
 const LEAD_TIME: Duration = Duration::from_millis(20);
 /// How long to wait for abandoned jobs to return before giving up on them.
@@ -152,8 +190,8 @@ pub(crate) struct StepRun {
     pub(crate) generator_priority: GeneratorPriority,
     /// CPU per thread group from the first arrival to the end of the drain.
     pub(crate) thread_cpu: Vec<ThreadCpu>,
-    /// CPU seconds that other processes (and the hypervisor's steal) used meanwhile.
-    pub(crate) foreign_cpu_secs: Option<f64>,
+    /// What the machine's CPU did meanwhile.
+    pub(crate) machine_cpu: Option<MachineCpu>,
     /// Lateness of each wake-up of the 1 ms sleeper, ns.
     pub(crate) lateness_ns: Vec<u64>,
     /// The router's own snapshot at the end of the step (HelixRouter only).
@@ -306,14 +344,14 @@ pub(crate) fn run_step(plan: &StepPlan<'_>) -> Result<StepRun, HarnessError> {
     let handle = rt.handle().clone();
     let gen_exec = exec.clone();
     let (classes, shared_ref) = (plan.classes, &shared);
-    let (lag_ns, generator_priority, generator_ticks) = std::thread::scope(|scope| {
+    let (lag_ns, generator_priority, generator_ns) = std::thread::scope(|scope| {
         let gen_thread = std::thread::Builder::new()
-            .name("harness-generator".into())
+            .name(GENERATOR_GROUP.into())
             .spawn_scoped(scope, move || {
                 let prio = raise_priority();
-                let before = own_thread_ticks();
+                let before = own_thread_cpu_ns();
                 let lag = generate(&handle, &gen_exec, classes, plan, shared_ref, t0);
-                let used = own_thread_ticks()
+                let used = own_thread_cpu_ns()
                     .zip(before)
                     .map(|(a, b)| a.saturating_sub(b));
                 (lag, prio, used)
@@ -339,19 +377,16 @@ pub(crate) fn run_step(plan: &StepPlan<'_>) -> Result<StepRun, HarnessError> {
     let wall = t0.elapsed();
     let mut thread_cpu = cpu_by_group(&ticks_before, &thread_ticks());
     // The generator's thread has ended by now: it measured itself.
-    if let Some(t) = generator_ticks.filter(|&t| t > 0) {
+    if let Some(ns) = generator_ns.filter(|&ns| ns > 0) {
         thread_cpu.push(ThreadCpu {
-            group: "harness-generator".to_owned(),
+            group: GENERATOR_GROUP.to_owned(),
             threads: 1,
-            cpu_secs: t as f64 / USER_HZ,
+            cpu_secs: ns as f64 / 1e9,
         });
     }
-    let foreign_cpu_secs = match (machine_before, machine_and_self_ticks()) {
-        (Some((b0, m0)), Some((b1, m1))) => {
-            Some(b1.saturating_sub(b0).saturating_sub(m1.saturating_sub(m0)) as f64 / USER_HZ)
-        }
-        _ => None,
-    };
+    let machine_cpu = machine_before
+        .zip(machine_and_self_ticks())
+        .map(|(a, b)| MachineCpu::between(a, b));
 
     let lateness_ns = rt
         .block_on(probe)
@@ -371,7 +406,7 @@ pub(crate) fn run_step(plan: &StepPlan<'_>) -> Result<StepRun, HarnessError> {
         lag_ns,
         generator_priority,
         thread_cpu,
-        foreign_cpu_secs,
+        machine_cpu,
         lateness_ns,
         router,
         wall,
@@ -414,8 +449,8 @@ mod tests {
     fn this_process_has_readable_cpu_times_on_linux() {
         if cfg!(target_os = "linux") {
             assert!(!thread_ticks().is_empty());
-            let (busy, mine) = machine_and_self_ticks().unwrap();
-            assert!(busy >= mine);
+            let t = machine_and_self_ticks().unwrap();
+            assert!(t.busy >= t.mine && t.idle > 0);
         }
     }
 }

@@ -9,11 +9,11 @@ use super::bound::{Bound, goodput_bound, schedule_jobs};
 use super::capacity::Capacity;
 use super::executor::{ClassRt, ExecutorKind};
 use super::hints::{HintScenario, JobHint};
-use super::report::{self, ExecutorFigures, LoadStep, OverloadReport, SizedLoad};
-use super::runner::{StepPlan, StepRun, idle_lateness, run_step};
+use super::report::{self, CoreSeconds, ExecutorFigures, LoadStep, OverloadReport, SizedLoad};
+use super::runner::{GENERATOR_GROUP, StepPlan, StepRun, idle_lateness, run_step};
 use super::schedule::Schedule;
 use super::sizes::{SIZE_SPAN, Workload, job_costs_ns, job_factors, nominal_costs};
-use super::stats::{self, Quantiles};
+use super::stats::{self, Outcome, Quantiles};
 use super::{HarnessConfig, HarnessError};
 
 /// Seed of load step `i`.
@@ -52,6 +52,8 @@ struct StepWork {
     workload: Workload,
     /// Nominal work per job (ns), what the job runs.
     work_ns: Vec<u64>,
+    /// Measured work per job (ns): its class's measured cost (× its size factor).
+    measured_ns: Vec<u64>,
     bound: Bound,
     realised_load: f64,
 }
@@ -69,6 +71,7 @@ impl StepWork {
                 Workload::Fixed
             },
             work_ns: job_costs_ns(schedule, &nominal_costs(mix), factors),
+            measured_ns: measured.clone(),
             bound: goodput_bound(&schedule_jobs(schedule, mix, &measured), sw.cfg.cores),
             realised_load: demand as f64 / (sw.cfg.cores as f64 * sw.window.as_secs_f64() * 1e9),
         }
@@ -201,6 +204,19 @@ fn run_load(sw: &Sweep<'_>, i: usize, load: f64) -> Result<LoadStep, HarnessErro
     })
 }
 
+/// Measured work (s) of the jobs that finished on time and of those that finished late.
+fn outcome_work_secs(results: &[(Outcome, u64)], measured_ns: &[u64]) -> (f64, f64) {
+    let (mut on_time, mut late) = (0u128, 0u128);
+    for (&(o, _), &ns) in results.iter().zip(measured_ns) {
+        match o {
+            Outcome::OnTime => on_time += u128::from(ns),
+            Outcome::Late => late += u128::from(ns),
+            _ => {}
+        }
+    }
+    (on_time as f64 / 1e9, late as f64 / 1e9)
+}
+
 /// The figures of one run on `work`.
 fn figures(
     sw: &Sweep<'_>,
@@ -211,6 +227,17 @@ fn figures(
 ) -> ExecutorFigures {
     let f = stats::summarize(&sw.cfg.mix, schedule, &run.results);
     let t = f.tally;
+    let window = sw.window.as_secs_f64();
+    let done_work = outcome_work_secs(&run.results, &work.measured_ns);
+    let generator = run
+        .thread_cpu
+        .iter()
+        .find(|g| g.group == GENERATOR_GROUP)
+        .map_or(0.0, |g| g.cpu_secs);
+    let available = run.wall.as_secs_f64() * sw.cfg.cores as f64;
+    let core_seconds = run
+        .machine_cpu
+        .map(|cpu| CoreSeconds::of(cpu, available, done_work, generator));
     ExecutorFigures {
         executor,
         hints,
@@ -231,7 +258,8 @@ fn figures(
         generator_lag_us: Quantiles::of_ns(&mut run.lag_ns, 1e3),
         generator_priority: run.generator_priority,
         thread_cpu: run.thread_cpu,
-        foreign_cpu_secs: run.foreign_cpu_secs,
+        on_time_work_cores: done_work.0 / window,
+        core_seconds,
         wall_secs: run.wall.as_secs_f64(),
         router: run.router,
     }

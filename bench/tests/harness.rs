@@ -66,11 +66,25 @@ fn tiny_run_is_well_formed_and_conserves() {
             );
             assert_eq!(e.generator_lag_us.count, step.offered);
             if cfg!(target_os = "linux") {
+                let c = e
+                    .core_seconds
+                    .unwrap_or_else(|| panic!("{}: no /proc reading", e.executor));
+                // The breakdown accounts for the machine's time (10 ms ticks, 2 CPUs
+                // read at slightly different moments: allow 5 % and a few ticks).
+                let parts = c.on_time_work
+                    + c.late_work
+                    + c.executor_other
+                    + c.generator
+                    + c.foreign
+                    + c.idle;
                 assert!(
-                    e.foreign_cpu_secs.is_some(),
-                    "{}: no /proc reading",
-                    e.executor
+                    (parts - c.available).abs() <= 0.05 * c.available + 0.1,
+                    "{}: parts {parts} vs available {}: {c:?}",
+                    e.executor,
+                    c.available
                 );
+                assert!(c.generator > 0.0 && c.on_time_work > 0.0, "{c:?}");
+                assert!(e.on_time_work_cores > 0.0);
             }
             assert_eq!(e.classes.len(), cfg.mix.classes.len());
             for c in &e.classes {

@@ -129,16 +129,25 @@ pub(crate) fn admit(
     Admit::Queue
 }
 
+/// The share of a job's time left that admission plans to use: it keeps an eighth in
+/// reserve, so that a run a little slower than its estimate, or a worker preempted for
+/// a moment, does not make a queue planned to the edge finish late as a whole.
+pub(crate) fn usable_ns(left_ns: u64) -> u64 {
+    left_ns - left_ns / 8
+}
+
 /// True when a task taken by a worker now should be shed instead of run: its deadline
-/// has passed (`left_ns` is 0), or its planned run time `est_ns` would overshoot the
-/// deadline by more than a millisecond while other work waits that could use the
-/// worker. With nothing else waiting it runs on its estimate, and its run is measured:
-/// an estimate alone never sheds work a free worker could take. A probe is never late.
+/// has passed (`left_ns` is 0), or, while other work waits that could use the worker,
+/// its planned run time `est_ns` with a quarter more for variation does not fit in
+/// the time left (it would likely finish late: its CPU would be wasted, and the work
+/// behind it delayed). With nothing else waiting it runs on its estimate, and its run
+/// is measured: an estimate alone never sheds work a free worker could take. A probe
+/// is never late.
 pub(crate) fn late(left_ns: u64, est_ns: u64, nothing_waits: bool, probe: bool) -> bool {
     if probe {
         return false;
     }
-    left_ns == 0 || (!nothing_waits && est_ns > left_ns.saturating_add(1_000_000))
+    left_ns == 0 || (!nothing_waits && est_ns.saturating_add(est_ns / 4) > left_ns)
 }
 
 #[cfg(test)]
@@ -295,8 +304,19 @@ mod tests {
             "alone it runs on its estimate"
         );
         assert!(
-            !late(1_000_000, 2_000_000, false, false),
-            "within a millisecond it runs"
+            late(1_000_000, 900_000, false, false),
+            "without a quarter to spare it would likely be late"
         );
+        assert!(
+            !late(1_000_000, 800_000, false, false),
+            "with a quarter to spare it runs"
+        );
+    }
+
+    #[test]
+    fn admission_keeps_an_eighth_in_reserve() {
+        assert_eq!(usable_ns(8_000_000), 7_000_000);
+        assert_eq!(usable_ns(0), 0);
+        assert_eq!(usable_ns(u64::MAX), u64::MAX - u64::MAX / 8);
     }
 }

@@ -378,7 +378,9 @@ impl CpuPool {
         };
         // Reused scratch buffers: admission allocates nothing in steady state.
         let mut scratch = std::mem::take(&mut st.scratch);
-        let left = |d: Instant| d.saturating_duration_since(now).as_nanos() as u64;
+        // Plans with the part of each job's time that admission uses (see `usable_ns`).
+        let left =
+            |d: Instant| admission::usable_ns(d.saturating_duration_since(now).as_nanos() as u64);
         scratch.suffix.clear();
         scratch.suffix.push((est_ns, left(deadline)));
         scratch.suffix.extend(st.queue.iter().skip(pos).map(|q| {

@@ -32,12 +32,14 @@ use crate::types::{DecisionSource, Job, JobKind, Output, Strategy};
 type Reply<T> = oneshot::Receiver<Result<T, Rejected>>;
 
 /// Runs `work`, catching a panic; measures its run time (not its queueing) when the
-/// work has a class to learn from, or when it runs off the caller's thread (`off`:
-/// spawned, pool, batch), where its CPU time is measured too, for the run-time ledger.
-/// Unmeasured (0), the run time is the job's latency and its CPU time its run time.
+/// work has a class to learn from or `measure` asks (spawned work, whose latency
+/// includes a wait), and its CPU time too when `cpu` asks (pool and batch work, whose
+/// low-priority threads may be preempted mid-run; the thread clock is a system call,
+/// so the ledger reads it only there). Unmeasured (0), the ledger takes the run time
+/// for the CPU time, and the latency for the run time.
 #[inline]
-fn run_work<T, F: FnOnce() -> T>(work: F, timing: &Timing, off: bool) -> Run<T> {
-    if off {
+fn run_work<T, F: FnOnce() -> T>(work: F, timing: &Timing, measure: Measure) -> Run<T> {
+    if measure == Measure::Cpu {
         let cpu0 = cpu_time::ThreadTime::try_now().ok();
         let t0 = quanta::Instant::now();
         let r = catch_unwind(AssertUnwindSafe(work));
@@ -46,7 +48,7 @@ fn run_work<T, F: FnOnce() -> T>(work: F, timing: &Timing, off: bool) -> Run<T> 
             .and_then(|c| c.try_elapsed().ok())
             .map_or(0, |d| d.as_nanos() as u64);
         Run { r, run_ns, cpu_ns }
-    } else if timing.class.is_some() {
+    } else if measure == Measure::Run || timing.class.is_some() {
         let t0 = quanta::Instant::now();
         let r = catch_unwind(AssertUnwindSafe(work));
         let run_ns = t0.elapsed().as_nanos() as u64;
@@ -63,6 +65,17 @@ fn run_work<T, F: FnOnce() -> T>(work: F, timing: &Timing, off: bool) -> Run<T> 
             cpu_ns: 0,
         }
     }
+}
+
+/// What [`run_work`] measures beyond what learning needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Measure {
+    /// Nothing (inline work: its latency is its run time).
+    Nothing,
+    /// Its run time.
+    Run,
+    /// Its run time and its thread's CPU time.
+    Cpu,
 }
 
 /// What [`run_work`] measured.
@@ -181,7 +194,7 @@ impl Router {
         match route.strategy {
             Strategy::Inline => {
                 inner.log_decision(&hint, Strategy::Inline, route.source, &timing, route.busy);
-                let Run { r, run_ns, cpu_ns } = run_work(work, &timing, false);
+                let Run { r, run_ns, cpu_ns } = run_work(work, &timing, Measure::Nothing);
                 let end = Ended {
                     ok: r.is_ok(),
                     run_ns,
@@ -240,7 +253,7 @@ impl Router {
         };
         let handle = tokio::spawn(async move {
             let inner = unstarted.start()?;
-            let Run { r, run_ns, cpu_ns } = run_work(work, &timing, true);
+            let Run { r, run_ns, cpu_ns } = run_work(work, &timing, Measure::Run);
             inner.counters.spawn_outstanding_ns.fetch_sub(est, Relaxed);
             // Whether its caller is still waiting is not known here (an aborted task
             // whose work had started still runs it to the end): counted as delivered.
@@ -376,7 +389,7 @@ impl Router {
                     return false;
                 }
                 Exec::Run => {
-                    let Run { r, run_ns, cpu_ns } = run_work(work, &timing, true);
+                    let Run { r, run_ns, cpu_ns } = run_work(work, &timing, Measure::Cpu);
                     ran();
                     let end = Ended {
                         ok: r.is_ok(),

@@ -176,6 +176,7 @@ impl OverloadReport {
             "drop%",
             "late%",
             "unfin",
+            "work cores",
             "p50 ms",
             "p99 ms",
             "starve p50/p99 ms",
@@ -249,10 +250,63 @@ impl OverloadReport {
                 fmt_load(step.load),
                 e.label(self.with_hints()),
                 groups.join(" · "),
-                fmt_opt(e.foreign_cpu_secs, 2),
+                fmt_opt(e.core_seconds.map(|c| c.foreign), 2),
                 e.wall_secs * self.capacity.cores as f64
             );
         }
+        self.render_core_seconds(s);
+    }
+
+    /// Where each step's core-seconds went (see [`super::CoreSeconds`]).
+    fn render_core_seconds(&self, s: &mut String) {
+        let rows: Vec<Vec<String>> = self
+            .runs()
+            .filter_map(|(step, e)| {
+                let c = e.core_seconds?;
+                let share = |x: f64| format!("{x:.2} ({})", pct(x / c.available.max(1e-9)));
+                Some(vec![
+                    fmt_load(step.load),
+                    e.label(self.with_hints()),
+                    format!("{:.2}", c.available),
+                    share(c.on_time_work),
+                    share(c.late_work),
+                    share(c.executor_other),
+                    share(c.generator),
+                    share(c.foreign),
+                    share(c.idle),
+                    e.router.as_ref().map_or_else(
+                        || "-".to_owned(),
+                        |r| {
+                            format!(
+                                "{:.2} / {:.2} / {:.2}",
+                                r.work.on_time_secs, r.work.late_secs, r.work.aborted_secs
+                            )
+                        },
+                    ),
+                ])
+            })
+            .collect();
+        if rows.is_empty() {
+            return;
+        }
+        s.push('\n');
+        let _ = writeln!(
+            s,
+            "where the core-seconds went (cores × wall; on-time and late work at the jobs' measured costs; executor+ = the rest of this process: routing, queueing, shedding, wake-ups, the harness's job tasks, lost work):"
+        );
+        let head = [
+            "load",
+            "executor",
+            "cores×wall",
+            "on-time work",
+            "late work",
+            "executor+",
+            "generator",
+            "other procs",
+            "idle",
+            "router's ledger on-time/late/aborted",
+        ];
+        render_grid(s, &head, &rows);
     }
 
     fn render_bars(&self, s: &mut String) {
@@ -411,7 +465,7 @@ fn bound_row(step: &LoadStep, label: &str, bound: crate::bound::Bound, last: &st
         "100.0".to_owned(),
         format!("{:.0}", bound.upper as f64 / step.window_secs.max(1e-9)),
     ];
-    row.extend(std::iter::repeat_n(String::new(), 5));
+    row.extend(std::iter::repeat_n(String::new(), 6));
     row.push(format!("feasible {}", bound.feasible));
     row.push(last.to_owned());
     row
@@ -430,6 +484,7 @@ fn figures_row(step: &LoadStep, e: &ExecutorFigures, with_hints: bool) -> Vec<St
         pct(e.drop_share),
         pct(t.share(t.late)),
         t.unfinished.to_string(),
+        format!("{:.2}", e.on_time_work_cores),
         fmt_opt(e.latency_ms.p50, 2),
         fmt_opt(e.latency_ms.p99, 1),
         format!(
