@@ -51,10 +51,11 @@ impl WorkLedger {
     }
 }
 
-/// Seconds spent running jobs, by how they ended. Measured on the thread that ran each
-/// job, from the start to the end of its work (wall time: a thread preempted mid-job
-/// counts the pause too). Jobs that never ran (shed, cancelled before they started)
-/// cost nothing here.
+/// Seconds spent running jobs, by how they ended. For pool and batch work, the CPU time
+/// the pool thread spent on each job (its thread clock: a low-priority pool thread
+/// preempted mid-job does not count the pause); for inline and spawned work, the time
+/// from the start to the end of its work on the async worker. Jobs that never ran
+/// (shed, cancelled before they started) cost nothing here.
 ///
 /// # Examples
 ///
