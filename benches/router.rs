@@ -240,11 +240,101 @@ fn batch_flush(c: &mut Criterion) {
     g.finish();
 }
 
+/// Seconds as the milliseconds `WorkHint::budget_ms` takes, and as nanoseconds.
+const fn ms(secs: u64) -> u64 {
+    secs * 1_000
+}
+const fn ns(secs: u64) -> u64 {
+    secs * 1_000_000_000
+}
+
+/// The router's own CPU per shed job under overload: the pool's one worker is held by
+/// a job planned to run 40 hours, and `queued` jobs wait behind it; each timed job's
+/// deadline is later than theirs (so admission sums the work ahead of it, as for a job
+/// arriving at a full queue) and its estimated finish is past it, so admission sheds
+/// it. Nothing runs: the time is routing, admission and the shed's bookkeeping.
+fn shed(c: &mut Criterion) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let mut g = c.benchmark_group("router/shed_on_estimate");
+    for queued in [0u64, 500] {
+        let rt = rt();
+        let router = rt.block_on(async {
+            Router::new(RouterConfig {
+                cpu_parallelism: 1,
+                cpu_queue_cap: 1_024,
+                enable_neural: false,
+                ..RouterConfig::default()
+            })
+        });
+        let release = Arc::new(AtomicBool::new(false));
+        let hold = Arc::clone(&release);
+        let blocker = router.clone();
+        rt.spawn(async move {
+            let hint = WorkHint::new(u64::MAX, ns(144_000)).budget_ms(ms(288_000));
+            let _ = blocker
+                .run(hint, move || {
+                    while !hold.load(Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                })
+                .await;
+        });
+        rt.block_on(async {
+            while router.stats().cpu_running < 1 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        });
+        // `queued` jobs of 100 s due in 70 h wait behind it.
+        for id in 0..queued {
+            let r = router.clone();
+            rt.spawn(async move {
+                let _ = r
+                    .run(
+                        WorkHint::new(1 << 40 | id, ns(100)).budget_ms(ms(252_000)),
+                        || (),
+                    )
+                    .await;
+            });
+        }
+        rt.block_on(async {
+            let t = Instant::now();
+            while router.stats().cpu_busy < 1 + queued as usize {
+                assert!(
+                    t.elapsed() < Duration::from_secs(30),
+                    "the queue never filled: {:?}",
+                    router.stats()
+                );
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        });
+        g.bench_function(BenchmarkId::from_parameter(queued), |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let t = Instant::now();
+                    for i in 0..iters {
+                        // 100,000 s of work due in 71 h behind at least 40 h: shed on its estimate.
+                        let hint = WorkHint::new(i, ns(100_000)).budget_ms(ms(255_600));
+                        let r = router.run(hint, || ()).await;
+                        assert!(r.is_err(), "the timed job must be shed");
+                    }
+                    t.elapsed()
+                })
+            })
+        });
+        release.store(true, Ordering::Relaxed);
+        rt.block_on(router.shutdown());
+    }
+    g.finish();
+}
+
 criterion_group!(
     benches,
     submit_inline,
     throughput,
     scaling_sweep,
-    batch_flush
+    batch_flush,
+    shed
 );
 criterion_main!(benches);

@@ -41,6 +41,17 @@ impl PoolTask {
     }
 }
 
+/// What admission needs to know of a task before its job exists.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TaskFacts {
+    /// See [`PoolTask::deadline`].
+    pub(crate) deadline: Instant,
+    /// See [`PoolTask::est_ns`].
+    pub(crate) est_ns: u64,
+    /// See [`PoolTask::learned`].
+    pub(crate) learned: bool,
+}
+
 /// Why the pool did not take a task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PoolReject {
@@ -66,6 +77,10 @@ struct Queued {
 struct State {
     /// Waiting tasks sorted by deadline, FIFO among equal deadlines. Bounded by `queue_cap`.
     queue: VecDeque<Queued>,
+    /// Sum of the queued tasks' `est_ns`, kept with the queue, so admission sums only
+    /// the shorter side of a newcomer's place (a newcomer is mostly due after most of
+    /// the queue: the work ahead is this total less the few tasks behind it).
+    queued_ns: u128,
     /// (worker id, start, planned ns) of each running task. Pushed when a worker takes a
     /// task, removed when it finishes. At most `live` entries.
     running: Vec<(u64, Instant, u64)>,
@@ -103,10 +118,30 @@ impl State {
             .sum()
     }
 
+    /// Estimated work of the first `pos` queued tasks, summing the shorter side.
+    fn ahead_ns(&self, pos: usize) -> u64 {
+        let sum = |it: &mut dyn Iterator<Item = &Queued>| -> u128 {
+            it.map(|q| u128::from(q.est_ns)).sum()
+        };
+        // Every test build checks the running total against the queue.
+        debug_assert_eq!(self.queued_ns, sum(&mut self.queue.iter()));
+        saturate(if pos <= self.queue.len() / 2 {
+            sum(&mut self.queue.iter().take(pos))
+        } else {
+            self.queued_ns - sum(&mut self.queue.iter().skip(pos))
+        })
+    }
+
     /// True when a worker is free and nothing waits: a task queued now starts at once.
     fn idle_slot(&self) -> bool {
         self.queue.is_empty() && self.running.len() < self.target
     }
+}
+
+/// A sum of estimates as admission takes it (a queue of absurd hints caps at
+/// `u64::MAX` ns instead of overflowing).
+fn saturate(ns: u128) -> u64 {
+    u64::try_from(ns).unwrap_or(u64::MAX)
 }
 
 /// Buffers reused by every admission.
@@ -161,6 +196,7 @@ impl CpuPool {
         let inner = Arc::new(Shared {
             state: Mutex::new(State {
                 queue: VecDeque::with_capacity(queue_cap.min(4096)),
+                queued_ns: 0,
                 running: Vec::new(),
                 live: 0,
                 sleepers: 0,
@@ -204,7 +240,7 @@ impl CpuPool {
         let now = Instant::now();
         admission::estimate_ns(&QueuedWork {
             running_remaining_ns: st.running_remaining_ns(now),
-            ahead_ns: st.queue.iter().map(|q| q.est_ns).sum(),
+            ahead_ns: saturate(st.queued_ns),
             own_ns: est_ns,
             workers: st.target,
             slowdown: 1.0,
@@ -301,41 +337,90 @@ impl CpuPool {
     /// so it must be cheap) may let it in anyway as a probe.
     pub(crate) fn try_submit(
         &self,
-        mut task: PoolTask,
+        task: PoolTask,
         admission: bool,
         probe: impl FnOnce() -> bool,
     ) -> Result<(), (PoolReject, PoolTask)> {
+        let PoolTask {
+            deadline,
+            est_ns,
+            learned,
+            probe: _,
+            job,
+        } = task;
+        let facts = TaskFacts {
+            deadline,
+            est_ns,
+            learned,
+        };
+        self.try_submit_with(facts, admission, probe, move || job)
+            .map_err(|(why, job)| {
+                let task = PoolTask {
+                    deadline,
+                    est_ns,
+                    learned,
+                    probe: false,
+                    job: job(),
+                };
+                (why, task)
+            })
+    }
+
+    /// [`CpuPool::try_submit`] for a task whose job is built only once it is queued
+    /// (`make` is called under the pool's lock): a job shed on the spot costs no
+    /// allocation, no channel, no answer. Refused, `make` is handed back uncalled.
+    pub(crate) fn try_submit_with<J: FnOnce() -> QueuedJob>(
+        &self,
+        facts: TaskFacts,
+        admission: bool,
+        probe: impl FnOnce() -> bool,
+        make: J,
+    ) -> Result<(), (PoolReject, J)> {
+        let TaskFacts {
+            deadline,
+            est_ns: given_ns,
+            learned,
+        } = facts;
         let now = Instant::now();
         let mut st = self.lock();
         if st.closed {
-            return Err((PoolReject::Closed, task));
+            return Err((PoolReject::Closed, make));
         }
         if st.queue.len() >= st.queue_cap {
             self.inner.refused_full.fetch_add(1, Relaxed);
-            return Err((PoolReject::QueueFull, task));
+            return Err((PoolReject::QueueFull, make));
         }
-        let (est_ns, raw_ns) = if task.learned {
-            (task.est_ns, 0)
+        let (est_ns, raw_ns) = if learned {
+            (given_ns, 0)
         } else {
-            let scaled = (task.est_ns as f64 * st.slowdown.clamp(0.1, 100.0)) as u64;
-            (scaled, task.est_ns)
+            let scaled = (given_ns as f64 * st.slowdown.clamp(0.1, 100.0)) as u64;
+            (scaled, given_ns)
         };
-        let pos = st.queue.partition_point(|q| q.deadline <= task.deadline);
+        let pos = st.queue.partition_point(|q| q.deadline <= deadline);
         let mut evicted = Vec::new();
+        let mut is_probe = false;
         if admission {
-            match self.plan_admission(&mut st, now, pos, est_ns, task.deadline) {
+            match self.plan_admission(&mut st, now, pos, est_ns, deadline) {
                 Ok(out) => evicted = out,
-                Err(_) if probe() => task.probe = true,
+                Err(_) if probe() => is_probe = true,
                 Err(estimated_ns) => {
                     self.inner.refused_estimate.fetch_add(1, Relaxed);
-                    return Err((PoolReject::Unmeetable { estimated_ns }, task));
+                    return Err((PoolReject::Unmeetable { estimated_ns }, make));
                 }
             }
         }
+        let task = PoolTask {
+            deadline,
+            est_ns: given_ns,
+            learned,
+            probe: is_probe,
+            job: make(),
+        };
+        st.queued_ns += u128::from(est_ns);
         st.queue.insert(
             pos,
             Queued {
-                deadline: task.deadline,
+                deadline,
                 est_ns,
                 raw_ns,
                 task,
@@ -371,7 +456,7 @@ impl CpuPool {
     ) -> Result<Vec<PoolTask>, u64> {
         let base = QueuedWork {
             running_remaining_ns: st.running_remaining_ns(now),
-            ahead_ns: st.queue.iter().take(pos).map(|q| q.est_ns).sum(),
+            ahead_ns: st.ahead_ns(pos),
             own_ns: est_ns,
             workers: st.target,
             slowdown: 1.0,
@@ -406,6 +491,7 @@ impl CpuPool {
         let mut evicted = Vec::with_capacity(scratch.out.len());
         for &i in &scratch.out {
             if let Some(q) = st.queue.remove(pos + i - 1) {
+                st.queued_ns -= u128::from(q.est_ns);
                 evicted.push(q.task);
             }
         }
@@ -434,6 +520,7 @@ impl CpuPool {
                 st.sleepers -= 1;
                 continue;
             };
+            st.queued_ns -= u128::from(q.est_ns);
             self.inner.queued.store(st.queue.len(), Relaxed);
             let now = Instant::now();
             let left_ns = q.deadline.saturating_duration_since(now).as_nanos() as u64;

@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 
 use super::batch::{self, BatchEntry, BatchLimits};
 use super::classes::{ClassEntry, ClassId};
-use super::cpu_pool::PoolTask;
+use super::cpu_pool::{PoolTask, TaskFacts};
 use super::hint::WorkHint;
 use super::job::{Exec, QueuedJob, ShedCause, Timing};
 use super::record::Ended;
@@ -293,25 +293,33 @@ impl Router {
             learned,
             admission,
         } = plan;
-        let (job, rx) = self.queued_job(Strategy::CpuPool, *hint, timing, route.sample, work);
-        let task = PoolTask {
+        let facts = TaskFacts {
             deadline: timing.deadline(),
             est_ns: admit_ns,
             learned,
-            probe: false,
-            job,
         };
         let class = timing.class.and_then(|id| inner.classes.get(id));
         let probe = || class.is_some_and(|c| c.take_probe());
-        if let Err((why, task)) = inner.pool.try_submit(task, admission, probe) {
-            drop(task);
+        // The job (its boxed closure and its answer's channel) is built only once the
+        // pool queues it: a job shed here costs neither.
+        let mut reply = None;
+        let make = || {
+            let (job, rx) = self.queued_job(Strategy::CpuPool, *hint, timing, route.sample, work);
+            reply = Some(rx);
+            job
+        };
+        if let Err((why, make)) = inner.pool.try_submit_with(facts, admission, probe, make) {
+            drop(make);
             let shed = ShedCause::from(why);
             inner.log_decision(hint, Strategy::Drop, shed.source(), &timing, route.busy);
             inner.record_routing_shed(Strategy::CpuPool, &timing, route.sample);
             return Err(shed.rejected(Strategy::CpuPool, timing.elapsed_ns(), timing.budget_ms));
         }
         inner.log_decision(hint, Strategy::CpuPool, route.source, &timing, route.busy);
-        rx.await.unwrap_or(Err(Rejected::ShuttingDown))
+        match reply {
+            Some(rx) => rx.await.unwrap_or(Err(Rejected::ShuttingDown)),
+            None => Err(Rejected::ShuttingDown),
+        }
     }
 
     /// Queues the work in its kind's batch (flushing the batch when this fills it) and
