@@ -30,7 +30,8 @@ mod table;
 
 pub use bars::{
     BAR_MIN_LOAD, BOUND_BAR, BarCheck, COST_MODEL_GAP_BAR, CostModelBar, HINT_GAP_BAR,
-    LOW_LOAD_BAR, LOW_LOAD_MAX, OFFERED_BAR, STARVATION_SLACK_MS,
+    LOW_LOAD_BAR, LOW_LOAD_MAX, OFFERED_BAR, STARVATION_SLACK_MS, WORK_BAR_CORES, WorkBar,
+    jobs_bar,
 };
 
 /// Parallel efficiency below which the table warns that the cores are shared.
@@ -269,6 +270,10 @@ pub struct OverloadReport {
     /// The cost-model bars, for every load (empty without a cost-model scenario).
     #[serde(default)]
     pub cost_model_bars: Vec<CostModelBar>,
+    /// The overload bars (jobs on time at every load, on-time work from 2×) for
+    /// HelixRouter on exact hints.
+    #[serde(default)]
+    pub work_bars: Vec<WorkBar>,
 }
 
 fn exact_only() -> Vec<HintScenario> {
@@ -292,6 +297,11 @@ impl OverloadReport {
     /// at every load.
     pub fn check_cost_model_bars(steps: &[LoadStep]) -> Vec<CostModelBar> {
         bars::check_cost_model_bars(steps)
+    }
+
+    /// Checks the overload bars for every HelixRouter run on exact hints.
+    pub fn check_work_bars(steps: &[LoadStep]) -> Vec<WorkBar> {
+        bars::check_work_bars(steps)
     }
 
     /// True when the run has a sized scenario (then every step has its
@@ -453,6 +463,7 @@ mod tests {
             steps: vec![step],
             bars,
             cost_model_bars: Vec::new(),
+            work_bars: Vec::new(),
         };
         let table = report.render_table();
         assert!(table.contains("helix (learning) [flat]"), "{table}");
@@ -544,6 +555,49 @@ mod tests {
     }
 
     #[test]
+    fn work_bars_hold_jobs_at_every_load_and_work_from_2x() {
+        use ExecutorKind::{HelixLearning, HelixStatic, TowerLimitShed};
+        let run = |k, on_time, cores| ExecutorFigures {
+            on_time_work_cores: cores,
+            ..figures(k, Some(HintScenario::Exact), on_time)
+        };
+        let steps = vec![
+            step(
+                0.5,
+                vec![run(HelixLearning, 995, 1.0), run(HelixStatic, 985, 1.0)],
+            ),
+            step(
+                10.0,
+                vec![
+                    run(HelixLearning, 820, 1.8),
+                    run(HelixStatic, 820, 1.6),
+                    run(TowerLimitShed, 60, 1.1),
+                ],
+            ),
+            step(6.0, vec![run(HelixLearning, 849, 1.9)]),
+        ];
+        let bars = OverloadReport::check_work_bars(&steps);
+        let met: Vec<(f64, ExecutorKind, bool, Option<bool>)> = bars
+            .iter()
+            .map(|b| (b.load, b.executor, b.jobs_bar_met, b.work_bar_met))
+            .collect();
+        assert_eq!(
+            met,
+            vec![
+                (0.5, HelixLearning, true, None),
+                (0.5, HelixStatic, false, None),
+                (10.0, HelixLearning, true, Some(true)),
+                (10.0, HelixStatic, true, Some(false)),
+                (6.0, HelixLearning, false, Some(true)),
+            ],
+            "baselines are not judged; work only from 2×; 6× needs 85 %"
+        );
+        assert!(bars[0].met() && !bars[1].met() && bars[2].met() && !bars[3].met());
+        assert_eq!(jobs_bar(4.0), 0.90);
+        assert_eq!(jobs_bar(10.0), 0.80);
+    }
+
+    #[test]
     fn cost_model_bars_pass_and_fail_on_synthetic_figures() {
         use ExecutorKind::{HelixLearning as L, HelixStatic as S};
         use HintScenario::{OneClass, SizesExact, SizesUnits};
@@ -621,6 +675,9 @@ mod tests {
             capacity: Capacity::nominal(&Mix::standard(), 2),
             idle_starvation_ms: idle(),
             cost_model_bars: OverloadReport::check_cost_model_bars(&steps),
+            // The overload bars are checked on their own (below they would judge
+            // synthetic runs with no work figures).
+            work_bars: Vec::new(),
             steps,
             bars,
         };

@@ -124,6 +124,7 @@ pub fn run(cfg: &HarnessConfig) -> Result<OverloadReport, HarnessError> {
         hints: cfg.hints.clone(),
         bars: OverloadReport::check_bars(&steps, &idle_starvation_ms),
         cost_model_bars: OverloadReport::check_cost_model_bars(&steps),
+        work_bars: OverloadReport::check_work_bars(&steps),
         capacity,
         idle_starvation_ms,
         steps,

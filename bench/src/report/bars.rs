@@ -30,6 +30,79 @@ pub const LOW_LOAD_MAX: f64 = 0.5;
 /// <= [`LOW_LOAD_MAX`], as a share of the offered jobs.
 pub const LOW_LOAD_BAR: f64 = 0.97;
 
+/// On-time work HelixRouter must keep at loads >= [`BAR_MIN_LOAD`], in cores (issue 21).
+pub const WORK_BAR_CORES: f64 = 1.7;
+
+/// The share of offered jobs HelixRouter must finish on time at `load` (issue 21):
+/// 99 % up to 0.5×, 90 % up to 4×, 85 % up to 6×, 80 % beyond.
+pub fn jobs_bar(load: f64) -> f64 {
+    if load <= 0.5 + 1e-9 {
+        0.99
+    } else if load <= 4.0 + 1e-9 {
+        0.90
+    } else if load <= 6.0 + 1e-9 {
+        0.85
+    } else {
+        0.80
+    }
+}
+
+/// The overload bars (issue 21) checked for one HelixRouter run with exact hints at
+/// one load: jobs on time at every load, on-time work at loads >= [`BAR_MIN_LOAD`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkBar {
+    /// Offered load.
+    pub load: f64,
+    /// The HelixRouter variant.
+    pub executor: ExecutorKind,
+    /// Its jobs on time as a share of the offered jobs.
+    pub goodput_share: f64,
+    /// `goodput_share >= jobs_bar(load)`.
+    pub jobs_bar_met: bool,
+    /// Its on-time work, cores (at the jobs' measured costs).
+    pub on_time_work_cores: f64,
+    /// The router's own measured CPU of its on-time work over the window, cores.
+    pub ledger_on_time_cores: Option<f64>,
+    /// `on_time_work_cores >= WORK_BAR_CORES` at loads >= [`BAR_MIN_LOAD`]; `None`
+    /// below.
+    pub work_bar_met: Option<bool>,
+}
+
+impl WorkBar {
+    /// True when every bar that applies is met.
+    pub fn met(&self) -> bool {
+        self.jobs_bar_met && self.work_bar_met != Some(false)
+    }
+}
+
+/// Checks the overload bars for every HelixRouter run on exact hints (fixed work).
+pub(super) fn check_work_bars(steps: &[LoadStep]) -> Vec<WorkBar> {
+    let mut out = Vec::new();
+    for step in steps {
+        let exact = step
+            .executors
+            .iter()
+            .filter(|e| e.executor.is_helix() && e.hints.is_none_or(|h| h == HintScenario::Exact));
+        for h in exact {
+            let ledger = h
+                .router
+                .as_ref()
+                .map(|r| r.work.on_time_secs / step.window_secs.max(1e-9));
+            out.push(WorkBar {
+                load: step.load,
+                executor: h.executor,
+                goodput_share: h.goodput_share,
+                jobs_bar_met: h.goodput_share >= jobs_bar(step.load) - EPS,
+                on_time_work_cores: h.on_time_work_cores,
+                ledger_on_time_cores: ledger,
+                work_bar_met: (step.load >= BAR_MIN_LOAD - 1e-9)
+                    .then_some(h.on_time_work_cores >= WORK_BAR_CORES - EPS),
+            });
+        }
+    }
+    out
+}
+
 /// Slack for comparing shares computed from counts (a share exactly at a bar passes).
 const EPS: f64 = 1e-12;
 

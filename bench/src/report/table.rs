@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::bars::{
     BAR_MIN_LOAD, BOUND_BAR, COST_MODEL_GAP_BAR, HINT_GAP_BAR, LOW_LOAD_BAR, LOW_LOAD_MAX,
-    OFFERED_BAR, STARVATION_SLACK_MS,
+    OFFERED_BAR, STARVATION_SLACK_MS, WORK_BAR_CORES, jobs_bar,
 };
 use super::{ExecutorFigures, LoadStep, OverloadReport, PARALLEL_EFFICIENCY_WARN, run_label};
 use crate::hints::{HintScenario, flat_hint_ns};
@@ -28,6 +28,7 @@ impl OverloadReport {
         self.render_cpu(&mut s);
         self.render_bars(&mut s);
         self.render_cost_model_bars(&mut s);
+        self.render_work_bars(&mut s);
         self.render_learned(&mut s);
         s
     }
@@ -307,6 +308,35 @@ impl OverloadReport {
             "router's ledger on-time/late/aborted",
         ];
         render_grid(s, &head, &rows);
+    }
+
+    fn render_work_bars(&self, s: &mut String) {
+        if self.work_bars.is_empty() {
+            return;
+        }
+        let lw = self.label_width();
+        s.push('\n');
+        let _ = writeln!(
+            s,
+            "overload bars (exact hints): jobs on time >= 99% at 0.5×, 90% to 4×, 85% to 6×, 80% beyond; on-time work >= {WORK_BAR_CORES} cores from {BAR_MIN_LOAD}× (the router's measured CPU beside it)"
+        );
+        for b in &self.work_bars {
+            let work = b.work_bar_met.map_or_else(
+                || format!("on-time work {:.2} cores [n/a]", b.on_time_work_cores),
+                |m| format!("on-time work {:.2} cores [{}]", b.on_time_work_cores, ok(m)),
+            );
+            let _ = writeln!(
+                s,
+                "  {:<5} {:<lw$} jobs {}% (bar {:.0}%) [{}]  {}  ledger {} cores",
+                fmt_load(b.load),
+                b.executor.label(),
+                pct(b.goodput_share),
+                jobs_bar(b.load) * 100.0,
+                ok(b.jobs_bar_met),
+                work,
+                fmt_opt(b.ledger_on_time_cores, 2),
+            );
+        }
     }
 
     fn render_bars(&self, s: &mut String) {
