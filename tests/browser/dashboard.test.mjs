@@ -381,6 +381,7 @@ async function main() {
       const ci = {};
       for (const k of ["samples", "completed", "dropped", "late", "cancelled"]) ci[k] = col(k);
       const learnedCol = col("learned");
+      const wastedCol = col("wasted");
       // As for the totals: before <= shown <= after for every monotone per-class counter.
       for (let attempt = 0; ; attempt++) {
         const before = await getJson(base, "/api/stats");
@@ -411,6 +412,11 @@ async function main() {
           }
           if (a.completed > 0 && !/^\d+(\.\d+)? ?(ns|µs|ms|s)$/.test(row.cells[learnedCol])) {
             problems.push(`${name} learned cost ${JSON.stringify(row.cells[learnedCol])} is not a duration`);
+          }
+          // The wasted share of the class's run time, once it ran anything.
+          const ran = b.work && b.work.on_time_secs + b.work.late_secs + b.work.aborted_secs > 0;
+          if (ran && !/^\d+(\.\d+)? %$/.test(row.cells[wastedCol])) {
+            problems.push(`${name} wasted ${JSON.stringify(row.cells[wastedCol])} is not a percentage`);
           }
         }
         // A mismatched row carries both the row class and a "hint off" badge (text, not colour alone).

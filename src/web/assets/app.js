@@ -322,6 +322,13 @@
       function dur(v, fmt, missing) {
         return isNum(v) ? h("td", { class: "num" }, withUnit(fmt(v))) : h("td", { class: "num na", title: missing }, "—");
       }
+      function wastedCell(w) {
+        w = w || {};
+        var total = (w.on_time_secs || 0) + (w.late_secs || 0) + (w.aborted_secs || 0);
+        if (!(total > 0)) return h("td", { class: "num col-wasted na" }, "—");
+        var title = (w.late_secs || 0).toFixed(2) + " s late · " + (w.aborted_secs || 0).toFixed(2) + " s aborted of " + total.toFixed(2) + " s";
+        return h("td", { class: "num col-wasted", title: title }, fmtPct(((w.late_secs || 0) + (w.aborted_secs || 0)) / total));
+      }
       function count(v, cls) {
         return h("td", { class: "num" + (cls ? " " + cls : "") + (v ? "" : " na") }, fmtInt(v));
       }
@@ -343,6 +350,7 @@
         count(c.dropped, "col-dropped"),
         count(c.late, "col-late"),
         count(c.cancelled, "col-cancelled"),
+        wastedCell(c.work),
         p50,
         dur(c.p99_us, fmtUs, "no completions yet")
       ]);
