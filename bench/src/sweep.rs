@@ -71,9 +71,9 @@ impl StepWork {
                 Workload::Fixed
             },
             work_ns: job_costs_ns(schedule, &nominal_costs(mix), factors),
-            measured_ns: measured.clone(),
             bound: goodput_bound(&schedule_jobs(schedule, mix, &measured), sw.cfg.cores),
             realised_load: demand as f64 / (sw.cfg.cores as f64 * sw.window.as_secs_f64() * 1e9),
+            measured_ns: measured,
         }
     }
 }

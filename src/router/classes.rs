@@ -355,11 +355,7 @@ impl ClassEntry {
 
     /// Run time of the class's jobs, by how they ended.
     fn work(&self) -> WorkTime {
-        let mut w = WorkTime::default();
-        for st in self.stripes.iter() {
-            w.add(&st.work.snapshot());
-        }
-        w
+        self.stripes.iter().map(|st| st.work.snapshot()).sum()
     }
 
     pub(crate) fn record_failed(&self) {

@@ -265,7 +265,6 @@ impl CpuPool {
         self.inner.shed_in_queue.load(Relaxed)
     }
 
-    /// Queued tasks evicted for shorter, earlier-deadline work since start.
     /// Tasks refused at submission: (queue full, on admission's estimate). A batch
     /// counts once.
     pub(crate) fn refused(&self) -> (u64, u64) {
@@ -275,6 +274,7 @@ impl CpuPool {
         )
     }
 
+    /// Queued tasks evicted for shorter, earlier-deadline work since start.
     pub(crate) fn evicted(&self) -> u64 {
         self.inner.evicted.load(Relaxed)
     }

@@ -32,38 +32,24 @@ use crate::types::{DecisionSource, Job, JobKind, Output, Strategy};
 type Reply<T> = oneshot::Receiver<Result<T, Rejected>>;
 
 /// Runs `work`, catching a panic; measures its run time (not its queueing) when the
-/// work has a class to learn from or `measure` asks (spawned work, whose latency
-/// includes a wait), and its CPU time too when `cpu` asks (pool and batch work, whose
-/// low-priority threads may be preempted mid-run; the thread clock is a system call,
-/// so the ledger reads it only there). Unmeasured (0), the ledger takes the run time
-/// for the CPU time, and the latency for the run time.
+/// work has a class to learn from or `measure` asks for it (spawned work, whose
+/// latency includes a wait), and its CPU time too for [`Measure::Cpu`] (pool and
+/// batch work, whose low-priority threads may be preempted mid-run; the thread clock
+/// is a system call, so the ledger reads it only there). Unmeasured (0), the ledger
+/// takes the run time for the CPU time, and the latency for the run time.
 #[inline]
 fn run_work<T, F: FnOnce() -> T>(work: F, timing: &Timing, measure: Measure) -> Run<T> {
-    if measure == Measure::Cpu {
-        let cpu0 = cpu_time::ThreadTime::try_now().ok();
-        let t0 = quanta::Instant::now();
-        let r = catch_unwind(AssertUnwindSafe(work));
-        let run_ns = t0.elapsed().as_nanos() as u64;
-        let cpu_ns = cpu0
+    let cpu0 = (measure == Measure::Cpu)
+        .then(|| cpu_time::ThreadTime::try_now().ok())
+        .flatten();
+    let t0 = (measure != Measure::Nothing || timing.class.is_some()).then(quanta::Instant::now);
+    let r = catch_unwind(AssertUnwindSafe(work));
+    Run {
+        r,
+        run_ns: t0.map_or(0, |t| t.elapsed().as_nanos() as u64),
+        cpu_ns: cpu0
             .and_then(|c| c.try_elapsed().ok())
-            .map_or(0, |d| d.as_nanos() as u64);
-        Run { r, run_ns, cpu_ns }
-    } else if measure == Measure::Run || timing.class.is_some() {
-        let t0 = quanta::Instant::now();
-        let r = catch_unwind(AssertUnwindSafe(work));
-        let run_ns = t0.elapsed().as_nanos() as u64;
-        Run {
-            r,
-            run_ns,
-            cpu_ns: 0,
-        }
-    } else {
-        let r = catch_unwind(AssertUnwindSafe(work));
-        Run {
-            r,
-            run_ns: 0,
-            cpu_ns: 0,
-        }
+            .map_or(0, |d| d.as_nanos() as u64),
     }
 }
 

@@ -94,12 +94,16 @@ impl WorkTime {
             0.0
         }
     }
+}
 
-    /// Adds `other` to this one.
-    pub(crate) fn add(&mut self, other: &WorkTime) {
-        self.on_time_secs += other.on_time_secs;
-        self.late_secs += other.late_secs;
-        self.aborted_secs += other.aborted_secs;
+/// Ledgers summed (stripes into a strategy or a class, strategies into the total).
+impl std::iter::Sum for WorkTime {
+    fn sum<I: Iterator<Item = WorkTime>>(iter: I) -> WorkTime {
+        iter.fold(WorkTime::default(), |a, b| WorkTime {
+            on_time_secs: a.on_time_secs + b.on_time_secs,
+            late_secs: a.late_secs + b.late_secs,
+            aborted_secs: a.aborted_secs + b.aborted_secs,
+        })
     }
 }
 

@@ -133,10 +133,7 @@ impl Router {
                     cancelled: per(|st, i| &st.cancelled[i], i),
                     routed: per(|st, i| &st.routed[i], i),
                     latency,
-                    work: inner.stripes.iter().fold(WorkTime::default(), |mut w, st| {
-                        w.add(&st.work[i].snapshot());
-                        w
-                    }),
+                    work: inner.stripes.iter().map(|st| st.work[i].snapshot()).sum(),
                 }
             })
             .collect();
@@ -145,12 +142,10 @@ impl Router {
         let failed: u64 = strategies.iter().map(|s| s.failed).sum();
         let cancelled: u64 = strategies.iter().map(|s| s.cancelled).sum();
         let late = sum(&inner.stripes, |st| &st.late);
-        let work = strategies.iter().fold(WorkTime::default(), |mut w, s| {
-            w.add(&s.work);
-            w
-        });
+        let work: WorkTime = strategies.iter().map(|s| s.work).sum();
         let submitted: u64 = strategies.iter().map(|s| s.routed).sum();
         let (cpu_parallelism, cpu_queue_cap, cpu_slowdown) = inner.pool.shape();
+        let (cpu_refused_queue_full, cpu_refused_estimate) = inner.pool.refused();
         RouterStats {
             uptime_secs: inner.epoch.elapsed().as_secs_f64(),
             submitted,
@@ -171,8 +166,8 @@ impl Router {
             cpu_slowdown,
             cpu_shed_in_queue: inner.pool.shed_in_queue(),
             cpu_evicted: inner.pool.evicted(),
-            cpu_refused_queue_full: inner.pool.refused().0,
-            cpu_refused_estimate: inner.pool.refused().1,
+            cpu_refused_queue_full,
+            cpu_refused_estimate,
             batch_queue_depth: inner.batcher.depth(),
             batch_flushes_full: inner.counters.batch_flushes_full.load(Relaxed),
             batch_flushes_timer: inner.counters.batch_flushes_timer.load(Relaxed),

@@ -152,42 +152,21 @@ fn work_ends(w: &WorkTime) -> [(&'static str, f64); 3] {
     ]
 }
 
-/// `helix_work_seconds_total`: run time of jobs by strategy and how they ended.
-fn work_family(stats: &RouterStats) -> MetricFamily {
-    family(
-        "helix_work_seconds_total",
-        "Run time of jobs, by strategy and how they ended (on_time; late and aborted are wasted).",
-        MetricType::COUNTER,
-        stats
-            .strategies
-            .iter()
-            .flat_map(|s| {
-                work_ends(&s.work).into_iter().map(move |(end, v)| {
-                    counter(
-                        v,
-                        vec![pair("strategy", s.strategy.as_str()), pair("end", end)],
-                    )
-                })
-            })
-            .collect(),
-    )
-}
-
-/// `helix_class_work_seconds_total`: run time of jobs by work class and how they ended.
-fn class_work_family(classes: &[ClassStats]) -> MetricFamily {
-    family(
-        "helix_class_work_seconds_total",
-        "Run time of jobs, by work class and how they ended (on_time; late and aborted are wasted).",
-        MetricType::COUNTER,
-        classes
-            .iter()
-            .flat_map(|c| {
-                work_ends(&c.work)
-                    .into_iter()
-                    .map(move |(end, v)| counter(v, vec![pair("class", &c.name), pair("end", end)]))
-            })
-            .collect(),
-    )
+/// A run-time ledger family: one series per `(key, value)` row and end, e.g.
+/// `helix_work_seconds_total{strategy="cpu_pool",end="late"}`.
+fn work_family<'a>(
+    (name, help): (&str, &str),
+    key: &str,
+    rows: impl Iterator<Item = (&'a str, &'a WorkTime)>,
+) -> MetricFamily {
+    let metrics = rows
+        .flat_map(|(value, w)| {
+            work_ends(w)
+                .into_iter()
+                .map(move |(end, v)| counter(v, vec![pair(key, value), pair("end", end)]))
+        })
+        .collect();
+    family(name, help, MetricType::COUNTER, metrics)
 }
 
 /// The per-strategy latency gauges: (name, help, figure in µs).
@@ -450,7 +429,14 @@ fn class_families(stats: &RouterStats) -> Vec<MetricFamily> {
         })
         .collect();
     fams.push(class_routed_family(classes));
-    fams.push(class_work_family(classes));
+    fams.push(work_family(
+        (
+            "helix_class_work_seconds_total",
+            "Run time of jobs, by work class and how they ended (on_time; late and aborted are wasted).",
+        ),
+        "class",
+        classes.iter().map(|c| (c.name.as_str(), &c.work)),
+    ));
     fams.extend(class_gauges().into_iter().map(|(name, help, pick)| {
         let ms = classes
             .iter()
@@ -608,7 +594,14 @@ pub(crate) fn render(
         .map(|(name, help, v)| scalar_counter(name, help, v))
         .collect();
     fams.push(routed_family(stats));
-    fams.push(work_family(stats));
+    fams.push(work_family(
+        (
+            "helix_work_seconds_total",
+            "Run time of jobs, by strategy and how they ended (on_time; late and aborted are wasted).",
+        ),
+        "strategy",
+        stats.strategies.iter().map(|s| (s.strategy.as_str(), &s.work)),
+    ));
     fams.extend(latency_families(stats));
     fams.extend(
         levels(stats, neural)
